@@ -1,0 +1,141 @@
+"""The one definition of preprocessing, shared by training and every runtime.
+
+Order: decode -> grayscale -> CLAHE -> resize -> 3 channels -> normalise (mean/std of the model).
+
+Training augments between ``prepare_gray`` (CLAHE + resize) and ``to_model_input`` (3 channels +
+normalisation), so augmentation perturbs the image the model actually sees. Augmenting *before*
+CLAHE would let CLAHE undo most brightness/contrast jitter.
+
+Resizing squashes to a square without keeping the aspect ratio, because the Kermany 224 px release
+was made that way: keeping the aspect ratio at inference would show the model shapes it never saw.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from .errors import ImageDecodeError, InvalidImageError
+
+MIN_SIDE = 32  # below this an image carries no usable chest anatomy
+
+
+@dataclass(frozen=True)
+class ClaheSettings:
+    enabled: bool = True
+    clip_limit: float = 2.0
+    tile_grid: int = 8  # tiles per side: 8 means an 8x8 grid
+
+    def apply(self, gray: np.ndarray) -> np.ndarray:
+        if not self.enabled:
+            return gray
+        clahe = cv2.createCLAHE(clipLimit=self.clip_limit, tileGridSize=(self.tile_grid, self.tile_grid))
+        return clahe.apply(gray)
+
+
+@dataclass(frozen=True)
+class PreprocessContract:
+    """Everything needed to turn an image into a model input. Travels inside checkpoints and exports."""
+
+    input_size: int = 224
+    mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    std: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    clahe: ClaheSettings = field(default_factory=ClaheSettings)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["mean"], data["std"] = list(self.mean), list(self.std)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "PreprocessContract":
+        return cls(
+            input_size=int(data["input_size"]),
+            mean=tuple(float(v) for v in data["mean"]),
+            std=tuple(float(v) for v in data["std"]),
+            clahe=ClaheSettings(**data["clahe"]),
+        )
+
+
+def to_grayscale(image: np.ndarray) -> np.ndarray:
+    """Any decoded array (gray, BGR, BGRA; 8 or 16 bit) -> 2-D uint8."""
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
+    if image.ndim == 3:
+        channels = image.shape[2]
+        if channels == 4:
+            image = cv2.cvtColor(image, cv2.COLOR_BGRA2GRAY)
+        elif channels == 3:
+            image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        else:
+            raise InvalidImageError(f"unsupported image with {channels} channels")
+    if image.ndim != 2:
+        raise InvalidImageError(f"unsupported image shape {image.shape}")
+    return _to_uint8(image)
+
+
+def _to_uint8(gray: np.ndarray) -> np.ndarray:
+    if gray.dtype == np.uint8:
+        return gray
+    if gray.dtype == np.bool_:
+        return gray.astype(np.uint8) * 255
+    # Higher bit depths: stretch the range actually used. A 12-bit X-ray stored in 16 bits would
+    # otherwise come out nearly black.
+    values = gray.astype(np.float64)
+    low, high = float(values.min()), float(values.max())
+    if high <= low:
+        return np.zeros(gray.shape, np.uint8)
+    return np.round((values - low) * (255.0 / (high - low))).astype(np.uint8)
+
+
+def decode_image(source: str | Path | bytes) -> np.ndarray:
+    """Decode a file path or encoded bytes into a 2-D uint8 grayscale array.
+
+    ANYDEPTH keeps 16-bit data; ANYCOLOR keeps colour so that we convert it ourselves. Both flags
+    (unlike IMREAD_UNCHANGED) let OpenCV apply the EXIF orientation.
+    """
+    if isinstance(source, (str, Path)):
+        try:
+            data = Path(source).read_bytes()
+        except OSError as exc:
+            raise ImageDecodeError(f"cannot read {Path(source).name}: {exc.strerror or exc}") from None
+    else:
+        data = bytes(source)
+    if not data:
+        raise ImageDecodeError("empty file")
+    buffer = np.frombuffer(data, dtype=np.uint8)
+    image = cv2.imdecode(buffer, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
+    if image is None:
+        raise ImageDecodeError("not a decodable image (broken, truncated or unsupported format)")
+    gray = to_grayscale(image)
+    if min(gray.shape) < MIN_SIDE:
+        raise InvalidImageError(f"image too small ({gray.shape[1]}x{gray.shape[0]} px, need {MIN_SIDE}+)")
+    return gray
+
+
+def prepare_gray(gray: np.ndarray, contract: PreprocessContract) -> np.ndarray:
+    """CLAHE at the image's own resolution, then squash to ``input_size``: uint8 (S, S)."""
+    equalised = contract.clahe.apply(gray)
+    size = contract.input_size
+    if equalised.shape == (size, size):
+        return equalised
+    shrinking = equalised.shape[0] > size or equalised.shape[1] > size
+    interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+    return cv2.resize(equalised, (size, size), interpolation=interpolation)
+
+
+def to_model_input(prepared: np.ndarray, contract: PreprocessContract) -> np.ndarray:
+    """uint8 (S, S) -> float32 (3, S, S), normalised with the model's own mean and std."""
+    scaled = prepared.astype(np.float32) / 255.0
+    mean = np.asarray(contract.mean, np.float32)[:, None, None]
+    std = np.asarray(contract.std, np.float32)[:, None, None]
+    return (np.broadcast_to(scaled, (3, *scaled.shape)) - mean) / std
+
+
+def preprocess(gray: np.ndarray, contract: PreprocessContract) -> np.ndarray:
+    """The whole inference path after decoding."""
+    return to_model_input(prepare_gray(gray, contract), contract)

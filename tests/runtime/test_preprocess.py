@@ -1,0 +1,71 @@
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from pneumo_runtime import ClaheSettings, ImageDecodeError, InvalidImageError, PreprocessContract, preprocess
+from pneumo_runtime.preprocess import decode_image, prepare_gray, to_model_input
+
+
+def test_preprocessing_is_byte_identical_twice(fullres_images):
+    contract = PreprocessContract()
+    first = preprocess(decode_image(fullres_images[0]), contract)
+    second = preprocess(decode_image(fullres_images[0].read_bytes()), contract)
+    assert first.dtype == np.float32 and first.shape == (3, 224, 224)
+    assert first.tobytes() == second.tobytes()
+
+
+def test_fullres_images_decode_to_2d_uint8(fullres_images):
+    for path in fullres_images:
+        gray = decode_image(path)
+        assert gray.ndim == 2 and gray.dtype == np.uint8 and min(gray.shape) > 224
+
+
+def test_clahe_changes_the_image_and_can_be_switched_off(fixture_images):
+    gray = decode_image(fixture_images[0])
+    on = prepare_gray(gray, PreprocessContract())
+    off = prepare_gray(gray, PreprocessContract(clahe=ClaheSettings(enabled=False)))
+    assert np.array_equal(off, gray)  # already 224 px: nothing but CLAHE could change it
+    assert not np.array_equal(on, off)
+    stronger = prepare_gray(gray, PreprocessContract(clahe=ClaheSettings(clip_limit=4.0, tile_grid=4)))
+    assert not np.array_equal(stronger, on)
+
+
+def test_normalisation_uses_the_contract_mean_and_std():
+    contract = PreprocessContract(input_size=64, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
+    white = np.full((64, 64), 255, np.uint8)
+    out = to_model_input(white, contract)
+    assert out.shape == (3, 64, 64)
+    np.testing.assert_allclose(out[:, 0, 0], (1 - np.array(contract.mean)) / np.array(contract.std), rtol=1e-6)
+
+
+def test_resize_squashes_to_the_input_size(fullres_images):
+    gray = decode_image(fullres_images[0])
+    assert prepare_gray(gray, PreprocessContract(input_size=300)).shape == (300, 300)
+
+
+def test_contract_round_trips_through_a_dict():
+    contract = PreprocessContract(256, (0.1, 0.2, 0.3), (0.4, 0.5, 0.6), ClaheSettings(False, 3.0, 4))
+    assert PreprocessContract.from_dict(contract.to_dict()) == contract
+
+
+def test_sixteen_bit_and_rgba_images_become_8_bit_gray(tmp_path: Path):
+    ramp16 = np.tile(np.linspace(1000, 4000, 128).astype(np.uint16), (128, 1))  # 12-bit data in 16 bits
+    gray = decode_image(cv2.imencode(".png", ramp16)[1].tobytes())
+    assert gray.dtype == np.uint8 and gray.min() == 0 and gray.max() == 255
+    rgba = np.dstack([np.full((64, 64), 100, np.uint8)] * 3 + [np.full((64, 64), 255, np.uint8)])
+    assert decode_image(cv2.imencode(".png", rgba)[1].tobytes()).shape == (64, 64)
+
+
+@pytest.mark.parametrize("payload", [b"", b"this is not an image", b"\xff\xd8\xff\xe0" + b"\x00" * 20])
+def test_undecodable_bytes_raise_a_typed_error(payload: bytes):
+    with pytest.raises(ImageDecodeError):
+        decode_image(payload)
+
+
+def test_missing_file_and_tiny_image_are_refused(tmp_path: Path):
+    with pytest.raises(ImageDecodeError, match="cannot read"):
+        decode_image(tmp_path / "missing.png")
+    with pytest.raises(InvalidImageError, match="too small"):
+        decode_image(cv2.imencode(".png", np.zeros((8, 8), np.uint8))[1].tobytes())

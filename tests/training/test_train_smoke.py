@@ -1,0 +1,62 @@
+"""One real epoch on real fixture images, a checkpoint that reloads, and a resume that continues."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from pneumo.training.checkpoint import load_checkpoint, model_from_checkpoint
+from pneumo.training.cli import main
+from pneumo.training.config import load_yaml
+from pneumo.training.data import discover_kermany
+from pneumo.training.dataset import XrayDataset
+
+
+def train(data: Path, out: Path, *extra: str) -> int:
+    return main(["--data", str(data), "--out", str(out), "--val-fraction", "0.34", "--batch-size", "4", "--threads", "2", *extra])
+
+
+def predictions(checkpoint: Path, data: Path) -> np.ndarray:
+    loaded = model_from_checkpoint(checkpoint)
+    dataset = XrayDataset(discover_kermany(data, "train", "binary"), loaded.contract)
+    batch = torch.stack([dataset[i][0] for i in range(len(dataset))])
+    with torch.no_grad():
+        return torch.softmax(loaded.model(batch), 1).numpy()
+
+
+@pytest.mark.parametrize("config", ["custom_cnn", "efficientnet_lite0"])
+def test_one_epoch_writes_a_checkpoint_that_reloads_and_predicts_the_same(config, kermany_mini, tmp_path):
+    repo = Path(__file__).parents[2]
+    out = tmp_path / "run"
+    assert train(kermany_mini, out, "--config", str(repo / "configs" / f"{config}.yaml"), "--epochs", "1") == 0
+    for name in ("best.pt", "last.pt", "config.yaml", "history.csv", "history.json", "curves.png"):
+        assert (out / name).is_file(), name
+    checkpoint = load_checkpoint(out / "best.pt")
+    assert checkpoint["classes"] == ["NORMAL", "PNEUMONIA"]
+    assert checkpoint["preprocess"]["clahe"]["clip_limit"] == 2.0
+    assert set(checkpoint["val_metrics"]) >= {"auc", "accuracy", "loss"}
+    assert checkpoint["data_summary"]["train"]["images"] + checkpoint["data_summary"]["val"]["images"] == 16
+    assert load_yaml(out / "config.yaml")["model"] == config
+    first, second = predictions(out / "best.pt", kermany_mini), predictions(out / "best.pt", kermany_mini)
+    assert first.shape == (16, 2)
+    np.testing.assert_array_equal(first, second)
+
+
+def test_resume_continues_exactly_where_the_run_stopped(kermany_mini, tmp_path):
+    common = ("--model", "custom_cnn", "--input-size", "64", "--ema-decay", "0.9")
+    assert train(kermany_mini, tmp_path / "straight", *common, "--epochs", "2") == 0
+    assert train(kermany_mini, tmp_path / "stopped", *common, "--epochs", "1") == 0
+    assert main(["--resume", str(tmp_path / "stopped"), "--epochs", "2"]) == 0
+    straight, resumed = load_checkpoint(tmp_path / "straight" / "last.pt"), load_checkpoint(tmp_path / "stopped" / "last.pt")
+    assert resumed["run_state"]["epoch"] == 2 and len(resumed["run_state"]["history"]) == 2
+    for key, tensor in straight["train_state"].items():
+        torch.testing.assert_close(resumed["train_state"][key], tensor, msg=key)
+    assert resumed["val_metrics"] == pytest.approx(straight["val_metrics"], nan_ok=True)
+
+
+def test_corrupt_checkpoint_is_a_one_line_error(tmp_path, capsys):
+    broken = tmp_path / "last.pt"
+    broken.write_bytes(b"not a checkpoint")
+    assert main(["--resume", str(broken)]) == 2
+    assert capsys.readouterr().err.count("\n") == 1

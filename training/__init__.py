@@ -1,0 +1,1 @@
+"""pneumo.training: datasets, models, losses and the ``pneumo-train`` command (torch side)."""

@@ -1,0 +1,82 @@
+"""Checkpoints: a ``state_dict`` plus the plain data that rebuilds and uses the model.
+
+Everything stored is a tensor or a plain Python value, so checkpoints load with
+``torch.load(weights_only=True)``: opening a checkpoint can never execute code.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from pneumo_runtime import __version__
+from pneumo_runtime.preprocess import PreprocessContract
+
+from .config import TrainConfig, config_from_dict
+from .data import TASK_CLASSES
+from .models import PneumoClassifier, create_model
+
+FORMAT = "pneumo-checkpoint/1"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is missing, corrupt, or not a pneumo checkpoint."""
+
+
+def code_version() -> str:
+    """The package version, plus the git commit when run from a checkout."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    return f"{__version__}+{commit}" if commit else __version__
+
+
+def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
+    """Write atomically: a crash mid-write must not destroy the previous checkpoint."""
+    temporary = path.with_suffix(path.suffix + ".tmp")
+    torch.save({"format": FORMAT, **payload}, temporary)
+    temporary.replace(path)
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise CheckpointError(f"cannot read checkpoint {path.name}: {str(exc).splitlines()[0]}") from None
+    if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
+        raise CheckpointError(f"{path.name} is not a {FORMAT} checkpoint")
+    return checkpoint
+
+
+@dataclass
+class LoadedModel:
+    model: PneumoClassifier
+    config: TrainConfig
+    classes: list[str]
+    contract: PreprocessContract
+    checkpoint: dict[str, Any]
+
+
+def model_from_checkpoint(path: str | Path) -> LoadedModel:
+    """Rebuild the model from the config stored inside the checkpoint, in eval mode."""
+    checkpoint = load_checkpoint(path)
+    config = config_from_dict(checkpoint["config"])
+    classes = list(checkpoint["classes"])
+    model = create_model(config.model, len(classes), pretrained="none", dropout=config.dropout)
+    model.load_state_dict(checkpoint["model_state"])
+    contract = PreprocessContract.from_dict(checkpoint["preprocess"])
+    return LoadedModel(model.eval(), config, classes, contract, checkpoint)
+
+
+def classes_for(config: TrainConfig) -> list[str]:
+    return list(TASK_CLASSES[config.task])

@@ -1,0 +1,164 @@
+"""Typed run configuration: YAML fills it, CLI flags override it, unknown keys are errors.
+
+The dataclass is flat on purpose: every field is one CLI flag (``--lr``, ``--no-clahe``), so the
+YAML file, the flags and the saved ``config.yaml`` all speak the same names.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import typing
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot run: unknown key, wrong type, value out of range."""
+
+
+@dataclass
+class TrainConfig:
+    # model
+    model: str = "efficientnet_lite0"
+    pretrained: str = "imagenet"  # "imagenet", "none", or a path to a local weights file
+    task: Literal["binary", "three_class"] = "binary"
+    dropout: float = 0.5
+    # preprocessing (becomes the preprocessing contract of the checkpoint)
+    input_size: int = 224
+    clahe: bool = True
+    clahe_clip_limit: float = 2.0
+    clahe_tile_grid: int = 8
+    # augmentation
+    augment: Literal["none", "standard", "strong"] = "standard"
+    hflip: bool = True
+    # transfer strategy
+    strategy: Literal["full", "feature_extraction", "last_n", "progressive"] = "full"
+    unfreeze_last_n: int = 2
+    unfreeze_every: int = 2  # progressive: epochs between unfreezing the next block
+    backbone_lr_mult: float = 1.0  # discriminative learning rate for pretrained layers
+    # loss
+    loss: Literal["ce", "focal"] = "ce"
+    class_weights: bool = True
+    focal_gamma: float = 2.0
+    focal_alpha: Optional[float] = None  # weight of the positive class (binary); None: class weights
+    label_smoothing: float = 0.0
+    # optimisation
+    optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam"
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    momentum: float = 0.9
+    scheduler: Literal["cosine", "step", "plateau", "none"] = "cosine"
+    warmup_epochs: float = 1.0
+    step_size: int = 10
+    step_gamma: float = 0.1
+    epochs: int = 30
+    batch_size: int = 32
+    grad_clip: float = 1.0
+    ema_decay: float = 0.0  # 0 disables; e.g. 0.999 keeps an exponential moving average of weights
+    amp: bool = True  # only ever used on a GPU
+    # selection
+    monitor: Literal["auc", "loss", "accuracy", "balanced_accuracy"] = "auc"
+    patience: int = 10
+    val_fraction: float = 0.15
+    # data and run
+    data: str = ""
+    val_data: str = ""  # optional CSV/folder used as validation instead of a patient split of train
+    max_train_samples: int = 0  # 0 = all; small values make smoke runs
+    max_val_samples: int = 0
+    seed: int = 42
+    num_workers: int = 0
+    threads: int = 0  # torch intra-op threads; 0 leaves torch's default
+    out: str = ""
+
+    def validate(self) -> None:
+        for f in fields(self):
+            allowed = _literal_choices(_HINTS[f.name])
+            value = getattr(self, f.name)
+            if allowed and value not in allowed:
+                raise ConfigError(f"{f.name}={value!r} is not one of {', '.join(map(str, allowed))}")
+        if not 0.0 < self.val_fraction < 1.0:
+            raise ConfigError(f"val_fraction={self.val_fraction} must be between 0 and 1")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ConfigError("epochs and batch_size must be at least 1")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ConfigError(f"ema_decay={self.ema_decay} must be in [0, 1)")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+_HINTS = typing.get_type_hints(TrainConfig)
+
+
+def _literal_choices(annotation: Any) -> tuple[Any, ...]:
+    return typing.get_args(annotation) if typing.get_origin(annotation) is Literal else ()
+
+
+def _coerce(name: str, value: Any) -> Any:
+    """Check a YAML value against the field's type; ints are accepted where floats are expected."""
+    hint = _HINTS[name]
+    optional = typing.get_origin(hint) is typing.Union and type(None) in typing.get_args(hint)
+    if value is None:
+        if optional:
+            return None
+        raise ConfigError(f"{name} may not be empty")
+    base = next(a for a in typing.get_args(hint) if a is not type(None)) if optional else hint
+    if typing.get_origin(base) is Literal:
+        return value
+    if base is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, base) and not (base is int and isinstance(value, bool)):
+        return value
+    raise ConfigError(f"{name} must be {base.__name__}, got {type(value).__name__} {value!r}")
+
+
+def config_from_dict(data: dict[str, Any], base: TrainConfig | None = None) -> TrainConfig:
+    known = {f.name for f in fields(TrainConfig)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"unknown config key(s): {', '.join(unknown)}")
+    values = (base or TrainConfig()).to_dict()
+    values.update({key: _coerce(key, value) for key, value in data.items()})
+    config = TrainConfig(**values)
+    config.validate()
+    return config
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(Path(path).read_text()) or {}
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {path}: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config {path} must be a mapping of keys to values")
+    return data
+
+
+def save_yaml(config: TrainConfig, path: str | Path) -> None:
+    Path(path).write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+
+
+def add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per field, defaulting to None so that only flags actually given override YAML."""
+    group = parser.add_argument_group("config overrides (each key of the YAML config)")
+    for f in fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        hint = _HINTS[f.name]
+        choices = _literal_choices(hint)
+        if hint is bool:
+            group.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None)
+        elif choices:
+            group.add_argument(flag, dest=f.name, choices=choices, default=None)
+        else:
+            base = next((a for a in typing.get_args(hint) if a is not type(None)), hint)
+            group.add_argument(flag, dest=f.name, type=base, default=None)
+
+
+def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    return {f.name: getattr(args, f.name) for f in fields(TrainConfig) if getattr(args, f.name, None) is not None}

@@ -1,0 +1,38 @@
+"""``create_model(name, ...)``: one factory over a small registry of architectures."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from .base import BackboneParts, PneumoClassifier
+from .custom_cnn import build_custom_cnn
+from .efficientnet_lite0 import build_efficientnet_lite0
+from .pretrained import PretrainedWeightsError
+from .torchvision_backbones import BUILDERS as TORCHVISION_BUILDERS
+
+REGISTRY: dict[str, Callable[[str], BackboneParts]] = {
+    "custom_cnn": build_custom_cnn,
+    "efficientnet_lite0": build_efficientnet_lite0,
+    **TORCHVISION_BUILDERS,
+}
+
+
+class UnknownModelError(KeyError):
+    def __str__(self) -> str:
+        return f"unknown model {self.args[0]!r}; choose one of {', '.join(sorted(REGISTRY))}"
+
+
+def list_models() -> list[str]:
+    return sorted(REGISTRY)
+
+
+def create_model(name: str, num_classes: int = 2, pretrained: str = "none", dropout: float = 0.5) -> PneumoClassifier:
+    """Build a registered model. ``pretrained``: "imagenet", "none", or a path to a weights file."""
+    if name not in REGISTRY:
+        raise UnknownModelError(name)
+    if name == "custom_cnn":
+        pretrained = "none"  # nothing to pretrain from; the config default must not fail here
+    return PneumoClassifier(REGISTRY[name](pretrained), num_classes, dropout)
+
+
+__all__ = ["PneumoClassifier", "PretrainedWeightsError", "UnknownModelError", "create_model", "list_models"]
