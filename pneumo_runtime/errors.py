@@ -11,3 +11,7 @@ class ImageDecodeError(PneumoError):
 
 class InvalidImageError(PneumoError):
     """The image decoded, but it cannot be used (empty, too small, unsupported layout)."""
+
+
+class ModelError(PneumoError):
+    """The model file or its contract is missing, damaged, or does not match."""

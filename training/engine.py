@@ -119,7 +119,8 @@ class Trainer:
             return None
         from timm.utils import ModelEmaV3
 
-        return ModelEmaV3(self.model, decay=self.config.ema_decay)
+        # Warm-up keeps the early average from being dominated by the random initial head.
+        return ModelEmaV3(self.model, decay=self.config.ema_decay, use_warmup=True)
 
     def _resume(self, path: Path) -> None:
         checkpoint = load_checkpoint(path)

@@ -1,0 +1,1 @@
+"""pneumo.export: turn a training checkpoint into a validated ONNX model with its contract."""

@@ -1,0 +1,125 @@
+"""``pneumo-export --to onnx``: export, validate against torch, write the contract, optionally INT8."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from pneumo_runtime.errors import PneumoError
+from pneumo_runtime.model import OnnxModel
+from pneumo_runtime.preprocess import decode_image, preprocess
+
+from .errors import ExportError, ExportValidationError
+
+MODEL_NAME = "model"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pneumo-export", description="Export a pneumo checkpoint and prove the export equals the torch model.")
+    parser.add_argument("--to", required=True, help="target format (only 'onnx')")
+    parser.add_argument("--checkpoint", required=True, type=Path, help="a pneumo-train checkpoint (best.pt), calibrated")
+    parser.add_argument("--out", required=True, type=Path, help="folder for model.onnx, model.json (+ model.int8.*)")
+    parser.add_argument("--quantize", choices=["int8"], help="also write a static INT8 (QDQ) model")
+    parser.add_argument("--opset", type=int, default=17)
+    parser.add_argument("--validate-images", type=Path, help="folder of real X-rays for the parity check (default: 64 images of the validation split)")
+    parser.add_argument("--data", help="override the training data location stored in the checkpoint")
+    parser.add_argument("--test-metrics", type=Path, help="metrics.json from pneumo-evaluate on test, to record in the contract")
+    parser.add_argument("--max-auc-drop", type=float, default=0.005, help="refuse INT8 if validation AUC drops more (default 0.005)")
+    parser.add_argument("--calibration-images", type=int, default=128, help="training images for INT8 calibration")
+    return parser
+
+
+def images_in(folder: Path) -> list[Path]:
+    suffixes = {".jpeg", ".jpg", ".png", ".bmp"}
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in suffixes)
+
+
+def preprocessed(paths: list[Path], model: OnnxModel) -> np.ndarray:
+    return np.stack([preprocess(decode_image(p), model.contract.preprocess) for p in paths])
+
+
+def run_export(args: argparse.Namespace) -> dict:
+    from pneumo.training.checkpoint import load_checkpoint, model_from_checkpoint
+    from pneumo.training.config import config_from_dict
+    from pneumo.training.engine import select_samples
+
+    from .contract_builder import build_contract, check_checkpoint_fields
+    from .onnx_export import export_onnx_proto, full_check, write_with_contract
+    from .validate import check_parity
+
+    if args.to != "onnx":
+        raise ExportError(f"unsupported --to {args.to!r}: only 'onnx' is supported")
+    check_checkpoint_fields(load_checkpoint(args.checkpoint))
+    loaded = model_from_checkpoint(args.checkpoint)
+    head = loaded.model.classifier.fc
+    test_metrics = json.loads(args.test_metrics.read_text()) if args.test_metrics else None
+    contract = build_contract(loaded.checkpoint, head.weight.tolist(), head.bias.tolist(), test_metrics)
+    config = config_from_dict({**loaded.checkpoint["config"], **({"data": args.data} if args.data else {})})
+    train_samples, val_samples = select_samples(config)
+    report: dict = {"checkpoint": args.checkpoint.name, "model_version": contract.model_version}
+    with tempfile.TemporaryDirectory(dir=args.out) as staging_dir:  # nothing half-written is left behind
+        staging = Path(staging_dir)
+        fp32_path = staging / f"{MODEL_NAME}.onnx"
+        write_with_contract(export_onnx_proto(loaded.model, contract.preprocess.input_size, args.opset), contract, fp32_path)
+        full_check(fp32_path)
+        fp32 = OnnxModel(fp32_path)  # through the runtime's own loader, hash check included
+        parity_images = images_in(args.validate_images) if args.validate_images else [s.path for s in val_samples[:64]]
+        parity = check_parity(loaded.model, fp32, parity_images)
+        report["parity"] = parity.to_dict()
+        print(f"parity on {parity.images} real images: max |p_torch - p_onnx| = {parity.max_abs_probability_difference:.2e} "
+              f"(limit 1e-4), labels identical: {parity.identical_labels}")
+        if not parity.passed:
+            raise ExportValidationError("the ONNX model does not reproduce the torch model; nothing was written")
+        if args.quantize:
+            report["int8"] = quantize_and_compare(fp32, staging, contract, train_samples, val_samples, args)
+        for produced in staging.iterdir():
+            shutil.move(str(produced), args.out / produced.name)
+    return report
+
+
+def quantize_and_compare(fp32: OnnxModel, staging: Path, contract, train_samples, val_samples, args) -> dict:
+    from .quantize import QuantizationReport, quantize_int8, score
+
+    rng = random.Random(0)
+    calibration = [s.path for s in rng.sample(train_samples, min(args.calibration_images, len(train_samples)))]
+    int8_path = staging / f"{MODEL_NAME}.int8.onnx"
+    quantize_int8(fp32.path, int8_path, preprocessed(calibration, fp32), contract)
+    images = preprocessed([s.path for s in val_samples], fp32)
+    labels = np.array([s.label for s in val_samples])
+    fp32_score, int8_score = score(fp32, images, labels), score(OnnxModel(int8_path), images, labels)
+    drop = fp32_score.auc - int8_score.auc
+    report = QuantizationReport(fp32_score, int8_score, drop, args.max_auc_drop, drop <= args.max_auc_drop, len(labels))
+    print(f"INT8 vs FP32 on {len(labels)} validation images: AUC {int8_score.auc:.4f} vs {fp32_score.auc:.4f} (drop {drop:+.4f}), "
+          f"accuracy {int8_score.accuracy:.4f} vs {fp32_score.accuracy:.4f}, latency {int8_score.latency_ms_p50:.1f} vs "
+          f"{fp32_score.latency_ms_p50:.1f} ms, size {int8_score.size_mb:.1f} vs {fp32_score.size_mb:.1f} MB")
+    if not report.accepted:
+        for path in (int8_path, int8_path.with_suffix(".json")):
+            path.unlink()
+        print(f"INT8 model refused: AUC dropped {drop:.4f} > {args.max_auc_drop}", file=sys.stderr)
+    return report.to_dict()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+        report = run_export(args)
+    except (PneumoError, ValueError, KeyError) as exc:
+        # ValueError covers the training side's typed errors (config, data, checkpoint, unknown model).
+        print(f"pneumo-export: error: {str(exc).strip() or type(exc).__name__}", file=sys.stderr)
+        return 1 if isinstance(exc, ExportValidationError) else 2
+    (args.out / "export_report.json").write_text(json.dumps(report, indent=1))
+    accepted = report.get("int8", {}).get("accepted", True)
+    print(f"wrote {', '.join(sorted(p.name for p in args.out.glob(MODEL_NAME + '*')))} to {args.out}")
+    return 0 if accepted else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

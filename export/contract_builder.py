@@ -1,0 +1,54 @@
+"""Build the runtime contract from what a checkpoint stores. Nothing here is typed twice: every
+value comes from the checkpoint (training config, preprocessing, calibration) or from the
+runtime's own notices."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from pneumo_runtime.contract import ModelContract, UncertaintyRule
+from pneumo_runtime.notices import DATA_CITATION, DISCLAIMER, INTENDED_USE
+from pneumo_runtime.preprocess import PreprocessContract
+
+from .errors import ExportError
+
+REQUIRED_KEYS = ("model_state", "config", "classes", "preprocess", "calibration")
+
+
+def config_digest(config: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
+
+
+def check_checkpoint_fields(checkpoint: dict[str, Any]) -> None:
+    missing = [key for key in REQUIRED_KEYS if key not in checkpoint]
+    if missing:
+        hint = " (calibrate it first: pneumo-train --calibrate CHECKPOINT)" if missing == ["calibration"] else ""
+        raise ExportError(f"checkpoint lacks the contract field(s) {', '.join(missing)}{hint}")
+
+
+def build_contract(checkpoint: dict[str, Any], head_weights: list[list[float]], head_bias: list[float],
+                   test_metrics: dict[str, Any] | None = None) -> ModelContract:
+    check_checkpoint_fields(checkpoint)
+    calibration = checkpoint["calibration"]
+    config = checkpoint["config"]
+    uncertainty = calibration.get("uncertainty") or {}
+    return ModelContract(
+        architecture=config["model"],
+        classes=tuple(checkpoint["classes"]),
+        preprocess=PreprocessContract.from_dict(checkpoint["preprocess"]),
+        temperature=float(calibration["temperature"]),
+        threshold=None if calibration.get("threshold") is None else float(calibration["threshold"]),
+        threshold_rule=dict(calibration.get("threshold_rule") or {}),
+        uncertainty=UncertaintyRule(uncertainty.get("method", "entropy"), uncertainty.get("cutoff")),
+        cam_weights=tuple(tuple(row) for row in head_weights),
+        cam_bias=tuple(head_bias),
+        model_version=f"{config['model']}-{config_digest(config)[:8]}",
+        metrics={"validation": calibration.get("validation", {}), "test": test_metrics},
+        intended_use=INTENDED_USE,
+        disclaimer=DISCLAIMER,
+        data_citation=DATA_CITATION,
+        config_digest=config_digest(config),
+        training_config=config,
+    )

@@ -1,0 +1,117 @@
+"""The model contract: everything a runtime needs to use an exported model correctly.
+
+It travels twice: as a JSON sidecar beside the ``.onnx`` (``<name>.json``, which also records the
+SHA-256 of the ``.onnx`` file), and inside the ONNX ``metadata_props`` so that a bare ``.onnx``
+still says what it is. The runtime reads classes, input size, normalisation, CLAHE, temperature,
+threshold and uncertainty cut-off from here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ModelError
+from .preprocess import PreprocessContract
+
+FORMAT_VERSION = 1
+METADATA_KEY = "pneumo_contract"
+INPUT_NAME = "image"
+LOGITS_NAME = "logits"
+FEATURES_NAME = "features"
+
+
+@dataclass(frozen=True)
+class UncertaintyRule:
+    """Cases whose uncertainty exceeds ``cutoff`` are referred to a radiologist."""
+
+    method: str = "entropy"  # binary entropy (bits) of the calibrated probability; normalised for K > 2
+    cutoff: float | None = None  # None: never refer
+
+
+@dataclass(frozen=True)
+class ModelContract:
+    architecture: str
+    classes: tuple[str, ...]
+    preprocess: PreprocessContract
+    temperature: float
+    threshold: float | None  # on P(positive class) for binary models; None: argmax
+    uncertainty: UncertaintyRule
+    cam_weights: tuple[tuple[float, ...], ...]  # the head's linear weights (K x C): CAM without torch
+    cam_bias: tuple[float, ...]
+    model_version: str = ""
+    threshold_rule: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)  # {"validation": {...}, "test": {...} or None}
+    intended_use: str = ""
+    disclaimer: str = ""
+    data_citation: str = ""
+    config_digest: str = ""
+    training_config: dict[str, Any] = field(default_factory=dict)
+    onnx_sha256: str = ""  # only in the sidecar: a file cannot carry its own hash
+    format_version: int = FORMAT_VERSION
+
+    @property
+    def positive_index(self) -> int:
+        return self.classes.index("PNEUMONIA") if "PNEUMONIA" in self.classes else len(self.classes) - 1
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["preprocess"] = self.preprocess.to_dict()
+        data["classes"] = list(self.classes)
+        data["cam_weights"] = [list(row) for row in self.cam_weights]
+        data["cam_bias"] = list(self.cam_bias)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ModelContract":
+        try:
+            if int(data["format_version"]) > FORMAT_VERSION:
+                raise ModelError(f"model contract version {data['format_version']} is newer than this runtime supports ({FORMAT_VERSION}); upgrade pneumo")
+            values = dict(data)
+            values["classes"] = tuple(data["classes"])
+            values["preprocess"] = PreprocessContract.from_dict(data["preprocess"])
+            values["uncertainty"] = UncertaintyRule(**data["uncertainty"])
+            values["cam_weights"] = tuple(tuple(float(v) for v in row) for row in data["cam_weights"])
+            values["cam_bias"] = tuple(float(v) for v in data["cam_bias"])
+            return cls(**values)
+        except ModelError:
+            raise
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelError(f"model contract is incomplete or malformed ({type(exc).__name__}: {exc})") from None
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=1, sort_keys=True)
+
+
+def sidecar_path(onnx_path: str | Path) -> Path:
+    return Path(onnx_path).with_suffix(".json")
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_sidecar(onnx_path: str | Path) -> ModelContract:
+    path = sidecar_path(onnx_path)
+    try:
+        return ModelContract.from_dict(json.loads(path.read_text()))
+    except FileNotFoundError:
+        raise ModelError(f"model contract not found: {path.name} must sit beside {Path(onnx_path).name}") from None
+    except json.JSONDecodeError as exc:
+        raise ModelError(f"model contract {path.name} is not valid JSON: {exc.msg}") from None
+
+
+def verify_hash(onnx_path: str | Path, contract: ModelContract) -> None:
+    """Refuse a model file that is not byte-for-byte the one its contract describes."""
+    if not contract.onnx_sha256:
+        raise ModelError(f"the contract of {Path(onnx_path).name} records no SHA-256; cannot verify the model")
+    actual = file_sha256(onnx_path)
+    if actual != contract.onnx_sha256:
+        raise ModelError(f"{Path(onnx_path).name} failed its integrity check (SHA-256 {actual[:12]}... != {contract.onnx_sha256[:12]}...): the file was modified or damaged")

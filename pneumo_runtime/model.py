@@ -1,0 +1,75 @@
+"""An exported model on onnxruntime: contract checked, hash verified, session tuned for a CPU."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from .contract import FEATURES_NAME, INPUT_NAME, LOGITS_NAME, METADATA_KEY, ModelContract, read_sidecar, sidecar_path, verify_hash
+from .errors import ModelError
+
+
+def contract_from_metadata(session: ort.InferenceSession) -> ModelContract:
+    raw = session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
+    if raw is None:
+        raise ModelError("the model carries no pneumo contract (neither a sidecar JSON nor ONNX metadata)")
+    return ModelContract.from_dict(json.loads(raw))
+
+
+def session_options(threads: int | None) -> ort.SessionOptions:
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+    options.log_severity_level = 3  # errors only: warnings would clutter a clinician's terminal
+    return options
+
+
+class OnnxModel:
+    """Loads ``model.onnx`` with its ``model.json`` contract.
+
+    The sidecar is required by default because it carries the file's SHA-256; a bare ``.onnx``
+    (contract read from its metadata) loads only with ``verify=False``.
+    """
+
+    def __init__(self, path: str | Path, threads: int | None = None, verify: bool = True):
+        path = Path(path)
+        if not path.is_file():
+            raise ModelError(f"model file not found: {path}")
+        has_sidecar = sidecar_path(path).is_file()
+        contract = read_sidecar(path) if has_sidecar or verify else None
+        if verify:
+            verify_hash(path, contract)
+        try:
+            self.session = ort.InferenceSession(str(path), session_options(threads), providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own untyped errors for a corrupt graph
+            raise ModelError(f"onnxruntime cannot load {path.name}: {str(exc).splitlines()[0][:200]}") from None
+        self.contract: ModelContract = contract or contract_from_metadata(self.session)
+        self.path = path
+        outputs = {o.name for o in self.session.get_outputs()}
+        if LOGITS_NAME not in outputs:
+            raise ModelError(f"{path.name} has no '{LOGITS_NAME}' output; was it exported by pneumo-export?")
+        self.has_features = FEATURES_NAME in outputs
+
+    def logits(self, batch: np.ndarray) -> np.ndarray:
+        """float32 (N, 3, S, S) preprocessed images -> (N, K) logits (before temperature)."""
+        return self.session.run([LOGITS_NAME], {INPUT_NAME: np.ascontiguousarray(batch, np.float32)})[0]
+
+    def logits_and_features(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if not self.has_features:
+            raise ModelError(f"{self.path.name} exports no feature map, so it cannot draw a heatmap")
+        logits, features = self.session.run([LOGITS_NAME, FEATURES_NAME], {INPUT_NAME: np.ascontiguousarray(batch, np.float32)})
+        return logits, features
+
+    def calibrated_probabilities(self, logits: np.ndarray) -> np.ndarray:
+        return softmax(logits / self.contract.temperature)
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=1, keepdims=True)

@@ -1,0 +1,98 @@
+import json
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from pneumo.export.cli import main
+from pneumo.training.checkpoint import load_checkpoint, save_checkpoint
+from pneumo.training.models import list_models
+from pneumo_runtime.contract import METADATA_KEY, ModelContract
+from pneumo_runtime.errors import ModelError
+from pneumo_runtime.model import OnnxModel
+
+
+def export(checkpoint, out, *extra):
+    return main(["--to", "onnx", "--checkpoint", str(checkpoint), "--out", str(out), *extra])
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_every_architecture_exports_and_matches_torch_on_real_images(name, checkpoint_factory, kermany_mini, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert export(checkpoint_factory(name), out, "--validate-images", str(kermany_mini)) == 0
+    report = json.loads((out / "export_report.json").read_text())
+    assert report["parity"]["images"] == 16 and report["parity"]["passed"]
+    assert report["parity"]["max_abs_probability_difference"] <= 1e-4
+    assert "max |p_torch - p_onnx|" in capsys.readouterr().out
+    model = OnnxModel(out / "model.onnx")
+    assert model.contract.architecture == name and model.has_features
+    batch = np.zeros((3, 3, 64, 64), np.float32)  # the batch axis is dynamic
+    assert model.logits(batch).shape == (3, 2)
+
+
+def test_contract_round_trips_and_is_embedded_in_the_onnx(checkpoint_factory, tmp_path, kermany_mini):
+    out = tmp_path / "out"
+    assert export(checkpoint_factory("custom_cnn"), out, "--validate-images", str(kermany_mini)) == 0
+    sidecar = json.loads((out / "model.json").read_text())
+    contract = ModelContract.from_dict(sidecar)
+    assert ModelContract.from_dict(contract.to_dict()) == contract
+    assert (contract.temperature, contract.threshold, contract.uncertainty.cutoff) == (1.5, 0.5, 0.99)
+    assert contract.classes == ("NORMAL", "PNEUMONIA") and contract.preprocess.input_size == 64
+    assert "Not a diagnostic device" in contract.disclaimer and "CC BY 4.0" in contract.data_citation
+    assert len(contract.onnx_sha256) == 64 and len(contract.config_digest) == 64
+    embedded = {p.key: p.value for p in onnx.load(str(out / "model.onnx")).metadata_props}[METADATA_KEY]
+    assert ModelContract.from_dict(json.loads(embedded)) == ModelContract.from_dict({**sidecar, "onnx_sha256": ""})
+    # A bare .onnx (no sidecar) still carries its contract, but loads only unverified.
+    (out / "model.json").unlink()
+    with pytest.raises(ModelError, match="contract not found"):
+        OnnxModel(out / "model.onnx")
+    assert OnnxModel(out / "model.onnx", verify=False).contract.temperature == 1.5
+
+
+def test_a_tampered_onnx_fails_the_hash_check(checkpoint_factory, tmp_path, kermany_mini):
+    out = tmp_path / "out"
+    assert export(checkpoint_factory("custom_cnn"), out, "--validate-images", str(kermany_mini)) == 0
+    data = bytearray((out / "model.onnx").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (out / "model.onnx").write_bytes(bytes(data))
+    with pytest.raises(ModelError, match="integrity check"):
+        OnnxModel(out / "model.onnx")
+
+
+def test_int8_is_written_when_it_keeps_its_auc_and_refused_otherwise(checkpoint_factory, tmp_path, capsys):
+    checkpoint = checkpoint_factory("custom_cnn")
+    accepted, refused = tmp_path / "accepted", tmp_path / "refused"
+    assert export(checkpoint, accepted, "--quantize", "int8", "--calibration-images", "8", "--max-auc-drop", "1.0") == 0
+    report = json.loads((accepted / "export_report.json").read_text())["int8"]
+    assert report["accepted"] and report["int8"]["size_mb"] < report["fp32"]["size_mb"]
+    assert OnnxModel(accepted / "model.int8.onnx").contract.architecture == "custom_cnn"
+    # A drop limit no model can meet: the INT8 model must not be written.
+    assert export(checkpoint, refused, "--quantize", "int8", "--calibration-images", "8", "--max-auc-drop", "-1.0") == 1
+    assert (refused / "model.onnx").is_file() and not (refused / "model.int8.onnx").exists()
+    assert "INT8 model refused" in capsys.readouterr().err
+
+
+def test_bad_inputs_are_one_line_errors(checkpoint_factory, tmp_path, capsys):
+    good = checkpoint_factory("custom_cnn")
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_bytes(b"\x00garbage")
+    checkpoint = load_checkpoint(good)
+    checkpoint.pop("format")
+    unknown = tmp_path / "unknown.pt"
+    save_checkpoint(unknown, {**checkpoint, "config": {**checkpoint["config"], "model": "vgg11"}})
+    uncalibrated = tmp_path / "uncalibrated.pt"
+    save_checkpoint(uncalibrated, {k: v for k, v in checkpoint.items() if k != "calibration"})
+    cases = [
+        (tmp_path / "missing.pt", "checkpoint not found"),
+        (corrupt, "cannot read checkpoint"),
+        (unknown, "unknown model 'vgg11'"),
+        (uncalibrated, "lacks the contract field(s) calibration"),
+    ]
+    for checkpoint_path, message in cases:
+        assert export(checkpoint_path, tmp_path / "o") == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, err
+    assert main(["--to", "tflite", "--checkpoint", str(good), "--out", str(tmp_path / "o")]) == 2
+    assert "unsupported --to 'tflite'" in capsys.readouterr().err
+    assert not list((tmp_path / "o").glob("*.onnx"))
