@@ -160,7 +160,8 @@ class Trainer:
         freeze_batchnorm_of_frozen(self.model)
         total_loss, seen = 0.0, 0
         bar = tqdm(self.train_loader, desc=f"epoch {epoch + 1}/{self.config.epochs} ({trainable_blocks} blocks)", unit="batch", file=sys.stderr, dynamic_ncols=True)
-        for images, labels in bar:
+        first_step = epoch * len(self.train_loader)
+        for batch_index, (images, labels) in enumerate(bar):
             images, labels = images.to(self.device), labels.to(self.device)
             with torch.autocast("cuda") if self.use_amp else nullcontext():
                 loss = self.criterion(self.model(images), labels)
@@ -172,7 +173,7 @@ class Trainer:
             self.scaler.update()
             self.schedule.after_batch()
             if self.ema is not None:
-                self.ema.update(self.model)
+                self.ema.update(self.model, step=first_step + batch_index)
             total_loss += loss.item() * len(labels)
             seen += len(labels)
             bar.set_postfix(loss=f"{total_loss / seen:.4f}", lr=f"{self.optimizer.param_groups[-1]['lr']:.2e}")
