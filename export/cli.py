@@ -14,7 +14,8 @@ import numpy as np
 
 from pneumo_runtime.errors import PneumoError
 from pneumo_runtime.model import OnnxModel
-from pneumo_runtime.preprocess import decode_image, preprocess
+from pneumo_runtime.inputs import decode_image
+from pneumo_runtime.preprocess import PreprocessContract, preprocess
 
 from .errors import ExportError, ExportValidationError
 
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--test-metrics", type=Path, help="metrics.json from pneumo-evaluate on test, to record in the contract")
     parser.add_argument("--max-auc-drop", type=float, default=0.005, help="refuse INT8 if validation AUC drops more (default 0.005)")
     parser.add_argument("--calibration-images", type=int, default=128, help="training images for INT8 calibration")
+    parser.add_argument("--guard-images", type=int, default=512, help="training images that fit the input guard's feature statistics")
     return parser
 
 
@@ -41,8 +43,12 @@ def images_in(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.suffix.lower() in suffixes)
 
 
-def preprocessed(paths: list[Path], model: OnnxModel) -> np.ndarray:
-    return np.stack([preprocess(decode_image(p), model.contract.preprocess) for p in paths])
+def preprocessed(paths: list[Path], contract: PreprocessContract) -> np.ndarray:
+    return np.stack([preprocess(decode_image(p), contract) for p in paths])
+
+
+def sample_paths(samples: list, count: int, seed: int = 0) -> list[Path]:
+    return [s.path for s in random.Random(seed).sample(samples, min(count, len(samples)))]
 
 
 def run_export(args: argparse.Namespace) -> dict:
@@ -51,6 +57,7 @@ def run_export(args: argparse.Namespace) -> dict:
     from pneumo.training.engine import select_samples
 
     from .contract_builder import build_contract, check_checkpoint_fields
+    from .guard_fit import guard_for_model
     from .onnx_export import export_onnx_proto, full_check, write_with_contract
     from .validate import check_parity
 
@@ -58,11 +65,13 @@ def run_export(args: argparse.Namespace) -> dict:
         raise ExportError(f"unsupported --to {args.to!r}: only 'onnx' is supported")
     check_checkpoint_fields(load_checkpoint(args.checkpoint))
     loaded = model_from_checkpoint(args.checkpoint)
-    head = loaded.model.classifier.fc
-    test_metrics = json.loads(args.test_metrics.read_text()) if args.test_metrics else None
-    contract = build_contract(loaded.checkpoint, head.weight.tolist(), head.bias.tolist(), test_metrics)
     config = config_from_dict({**loaded.checkpoint["config"], **({"data": args.data} if args.data else {})})
     train_samples, val_samples = select_samples(config)
+    val_batch = preprocessed([s.path for s in val_samples], loaded.contract)
+    guard = guard_for_model(loaded.model, preprocessed(sample_paths(train_samples, args.guard_images), loaded.contract), val_batch)
+    head = loaded.model.classifier.fc
+    test_metrics = json.loads(args.test_metrics.read_text()) if args.test_metrics else None
+    contract = build_contract(loaded.checkpoint, head.weight.tolist(), head.bias.tolist(), guard, test_metrics)
     report: dict = {"checkpoint": args.checkpoint.name, "model_version": contract.model_version}
     with tempfile.TemporaryDirectory(dir=args.out) as staging_dir:  # nothing half-written is left behind
         staging = Path(staging_dir)
@@ -73,26 +82,25 @@ def run_export(args: argparse.Namespace) -> dict:
         parity_images = images_in(args.validate_images) if args.validate_images else [s.path for s in val_samples[:64]]
         parity = check_parity(loaded.model, fp32, parity_images)
         report["parity"] = parity.to_dict()
+        report["guard"] = {"max_feature_score": guard.max_feature_score, "fit_images": min(args.guard_images, len(train_samples)), "cutoff_images": len(val_samples)}
         print(f"parity on {parity.images} real images: max |p_torch - p_onnx| = {parity.max_abs_probability_difference:.2e} "
               f"(limit 1e-4), labels identical: {parity.identical_labels}")
         if not parity.passed:
             raise ExportValidationError("the ONNX model does not reproduce the torch model; nothing was written")
         if args.quantize:
-            report["int8"] = quantize_and_compare(fp32, staging, contract, train_samples, val_samples, args)
+            labels = np.array([s.label for s in val_samples])
+            report["int8"] = quantize_and_compare(fp32, staging, contract, train_samples, val_batch, labels, args)
         for produced in staging.iterdir():
             shutil.move(str(produced), args.out / produced.name)
     return report
 
 
-def quantize_and_compare(fp32: OnnxModel, staging: Path, contract, train_samples, val_samples, args) -> dict:
+def quantize_and_compare(fp32: OnnxModel, staging: Path, contract, train_samples, images: np.ndarray, labels: np.ndarray, args) -> dict:
     from .quantize import QuantizationReport, quantize_int8, score
 
-    rng = random.Random(0)
-    calibration = [s.path for s in rng.sample(train_samples, min(args.calibration_images, len(train_samples)))]
+    calibration = preprocessed(sample_paths(train_samples, args.calibration_images, seed=1), contract.preprocess)
     int8_path = staging / f"{MODEL_NAME}.int8.onnx"
-    quantize_int8(fp32.path, int8_path, preprocessed(calibration, fp32), contract)
-    images = preprocessed([s.path for s in val_samples], fp32)
-    labels = np.array([s.label for s in val_samples])
+    quantize_int8(fp32.path, int8_path, calibration, contract)
     fp32_score, int8_score = score(fp32, images, labels), score(OnnxModel(int8_path), images, labels)
     drop = fp32_score.auc - int8_score.auc
     report = QuantizationReport(fp32_score, int8_score, drop, args.max_auc_drop, drop <= args.max_auc_drop, len(labels))

@@ -9,6 +9,7 @@ import json
 from typing import Any
 
 from pneumo_runtime.contract import ModelContract, UncertaintyRule
+from pneumo_runtime.guard import GuardSettings
 from pneumo_runtime.notices import DATA_CITATION, DISCLAIMER, INTENDED_USE
 from pneumo_runtime.preprocess import PreprocessContract
 
@@ -29,7 +30,7 @@ def check_checkpoint_fields(checkpoint: dict[str, Any]) -> None:
 
 
 def build_contract(checkpoint: dict[str, Any], head_weights: list[list[float]], head_bias: list[float],
-                   test_metrics: dict[str, Any] | None = None) -> ModelContract:
+                   guard: GuardSettings, test_metrics: dict[str, Any] | None = None) -> ModelContract:
     check_checkpoint_fields(checkpoint)
     calibration = checkpoint["calibration"]
     config = checkpoint["config"]
@@ -44,6 +45,7 @@ def build_contract(checkpoint: dict[str, Any], head_weights: list[list[float]], 
         uncertainty=UncertaintyRule(uncertainty.get("method", "entropy"), uncertainty.get("cutoff")),
         cam_weights=tuple(tuple(row) for row in head_weights),
         cam_bias=tuple(head_bias),
+        guard=guard,
         model_version=f"{config['model']}-{config_digest(config)[:8]}",
         metrics={"validation": calibration.get("validation", {}), "test": test_metrics},
         intended_use=INTENDED_USE,

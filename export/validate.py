@@ -10,7 +10,8 @@ import torch
 
 from pneumo_runtime.decision import predicted_indices
 from pneumo_runtime.model import OnnxModel
-from pneumo_runtime.preprocess import decode_image, preprocess
+from pneumo_runtime.inputs import decode_image
+from pneumo_runtime.preprocess import preprocess
 
 from .errors import ExportError
 

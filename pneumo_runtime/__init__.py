@@ -1,7 +1,7 @@
 """pneumo_runtime: the dependency-light half of pneumo.
 
-It needs only numpy and OpenCV (and onnxruntime to run a model). It never imports torch, nor any
-of the training, export or demo packages: those import *it*, so that preprocessing has exactly one
+It needs only numpy, OpenCV and onnxruntime (pydicom for DICOM). It never imports torch, nor the
+training, export or demo packages: those import *it*, so that preprocessing has exactly one
 definition and training cannot drift away from what a clinic laptop runs.
 
 pneumo is a second-opinion tool for research and education. It is not a diagnostic device.
@@ -9,7 +9,8 @@ pneumo is a second-opinion tool for research and education. It is not a diagnost
 
 __version__ = "0.1.0"
 
-from .errors import ImageDecodeError, InvalidImageError, PneumoError
+from .errors import ImageDecodeError, InvalidImageError, ModelError, PneumoError
+from .inputs import decode_image, load_image
 from .preprocess import ClaheSettings, PreprocessContract, prepare_gray, preprocess, to_model_input
 
 __all__ = [
@@ -17,8 +18,11 @@ __all__ = [
     "ClaheSettings",
     "ImageDecodeError",
     "InvalidImageError",
+    "ModelError",
     "PneumoError",
     "PreprocessContract",
+    "decode_image",
+    "load_image",
     "prepare_gray",
     "preprocess",
     "to_model_input",

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ModelError
+from .guard import GuardSettings
 from .preprocess import PreprocessContract
 
 FORMAT_VERSION = 1
@@ -42,6 +43,7 @@ class ModelContract:
     uncertainty: UncertaintyRule
     cam_weights: tuple[tuple[float, ...], ...]  # the head's linear weights (K x C): CAM without torch
     cam_bias: tuple[float, ...]
+    guard: GuardSettings = field(default_factory=GuardSettings)
     model_version: str = ""
     threshold_rule: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)  # {"validation": {...}, "test": {...} or None}
@@ -74,6 +76,7 @@ class ModelContract:
             values["classes"] = tuple(data["classes"])
             values["preprocess"] = PreprocessContract.from_dict(data["preprocess"])
             values["uncertainty"] = UncertaintyRule(**data["uncertainty"])
+            values["guard"] = GuardSettings.from_dict(data.get("guard", {}))
             values["cam_weights"] = tuple(tuple(float(v) for v in row) for row in data["cam_weights"])
             values["cam_bias"] = tuple(float(v) for v in data["cam_bias"])
             return cls(**values)

@@ -57,13 +57,19 @@ class OnnxModel:
 
     def logits(self, batch: np.ndarray) -> np.ndarray:
         """float32 (N, 3, S, S) preprocessed images -> (N, K) logits (before temperature)."""
-        return self.session.run([LOGITS_NAME], {INPUT_NAME: np.ascontiguousarray(batch, np.float32)})[0]
+        return self._run([LOGITS_NAME], batch)[0]
 
     def logits_and_features(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if not self.has_features:
             raise ModelError(f"{self.path.name} exports no feature map, so it cannot draw a heatmap")
-        logits, features = self.session.run([LOGITS_NAME, FEATURES_NAME], {INPUT_NAME: np.ascontiguousarray(batch, np.float32)})
+        logits, features = self._run([LOGITS_NAME, FEATURES_NAME], batch)
         return logits, features
+
+    def _run(self, outputs: list[str], batch: np.ndarray) -> list[np.ndarray]:
+        try:
+            return self.session.run(outputs, {INPUT_NAME: np.ascontiguousarray(batch, np.float32)})
+        except Exception as exc:  # onnxruntime's own exception types are not part of its API
+            raise ModelError(f"inference failed: {str(exc).splitlines()[0][:200]}") from None
 
     def calibrated_probabilities(self, logits: np.ndarray) -> np.ndarray:
         return softmax(logits / self.contract.temperature)

@@ -13,15 +13,12 @@ was made that way: keeping the aspect ratio at inference would show the model sh
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 
-from .errors import ImageDecodeError, InvalidImageError
-
-MIN_SIDE = 32  # below this an image carries no usable chest anatomy
+from .errors import InvalidImageError
 
 
 @dataclass(frozen=True)
@@ -75,10 +72,11 @@ def to_grayscale(image: np.ndarray) -> np.ndarray:
             raise InvalidImageError(f"unsupported image with {channels} channels")
     if image.ndim != 2:
         raise InvalidImageError(f"unsupported image shape {image.shape}")
-    return _to_uint8(image)
+    return to_uint8(image)
 
 
-def _to_uint8(gray: np.ndarray) -> np.ndarray:
+def to_uint8(gray: np.ndarray) -> np.ndarray:
+    """8-bit data passes through; anything else is stretched over the range it actually uses."""
     if gray.dtype == np.uint8:
         return gray
     if gray.dtype == np.bool_:
@@ -90,31 +88,6 @@ def _to_uint8(gray: np.ndarray) -> np.ndarray:
     if high <= low:
         return np.zeros(gray.shape, np.uint8)
     return np.round((values - low) * (255.0 / (high - low))).astype(np.uint8)
-
-
-def decode_image(source: str | Path | bytes) -> np.ndarray:
-    """Decode a file path or encoded bytes into a 2-D uint8 grayscale array.
-
-    ANYDEPTH keeps 16-bit data; ANYCOLOR keeps colour so that we convert it ourselves. Both flags
-    (unlike IMREAD_UNCHANGED) let OpenCV apply the EXIF orientation.
-    """
-    if isinstance(source, (str, Path)):
-        try:
-            data = Path(source).read_bytes()
-        except OSError as exc:
-            raise ImageDecodeError(f"cannot read {Path(source).name}: {exc.strerror or exc}") from None
-    else:
-        data = bytes(source)
-    if not data:
-        raise ImageDecodeError("empty file")
-    buffer = np.frombuffer(data, dtype=np.uint8)
-    image = cv2.imdecode(buffer, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
-    if image is None:
-        raise ImageDecodeError("not a decodable image (broken, truncated or unsupported format)")
-    gray = to_grayscale(image)
-    if min(gray.shape) < MIN_SIDE:
-        raise InvalidImageError(f"image too small ({gray.shape[1]}x{gray.shape[0]} px, need {MIN_SIDE}+)")
-    return gray
 
 
 def prepare_gray(gray: np.ndarray, contract: PreprocessContract) -> np.ndarray:

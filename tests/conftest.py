@@ -33,3 +33,48 @@ def kermany_224() -> Path:
     if not (root / "train").is_dir():
         pytest.skip("shared Kermany data not present")
     return root
+
+
+def write_checkpoint(path: Path, model_name: str, data: Path, input_size: int = 64, pretrained: str = "none") -> Path:
+    """A calibrated checkpoint with untrained weights: enough to exercise export and runtime."""
+    import torch
+
+    from pneumo.training.checkpoint import save_checkpoint
+    from pneumo.training.config import TrainConfig
+    from pneumo.training.engine import contract_for
+    from pneumo.training.models import create_model
+    torch.manual_seed(0)
+    config = TrainConfig(model=model_name, pretrained=pretrained, input_size=input_size, data=str(data), val_fraction=0.5)
+    model = create_model(model_name, 2, pretrained)
+    save_checkpoint(path, {
+        "model_state": model.state_dict(),
+        "config": config.to_dict(),
+        "classes": ["NORMAL", "PNEUMONIA"],
+        "preprocess": contract_for(config, model.mean, model.std).to_dict(),
+        "calibration": {
+            "temperature": 1.5, "threshold": 0.5, "threshold_rule": {"rule": "youden", "target": None},
+            "uncertainty": {"method": "entropy", "cutoff": 0.99}, "validation": {"auc": 0.5},
+        },
+    })
+    return path
+
+
+
+
+@pytest.fixture
+def checkpoint_factory(tmp_path, kermany_mini):
+    def make(model_name: str, **kwargs) -> Path:
+        return write_checkpoint(tmp_path / f"{model_name}.pt", model_name, kermany_mini, **kwargs)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory, kermany_mini) -> Path:
+    """An exported (untrained) custom_cnn at 64 px with its contract: fast runtime mechanics."""
+    from pneumo.export.cli import main
+
+    folder = tmp_path_factory.mktemp("tiny_model")
+    checkpoint = write_checkpoint(folder / "tiny.pt", "custom_cnn", kermany_mini)
+    assert main(["--to", "onnx", "--checkpoint", str(checkpoint), "--out", str(folder), "--validate-images", str(kermany_mini)]) == 0
+    return folder / "model.onnx"

@@ -10,7 +10,8 @@ import torch
 from torch.utils.data import Dataset
 
 from pneumo_runtime.errors import PneumoError
-from pneumo_runtime.preprocess import PreprocessContract, decode_image, prepare_gray, to_model_input
+from pneumo_runtime.inputs import decode_image
+from pneumo_runtime.preprocess import PreprocessContract, prepare_gray, to_model_input
 
 from .data import Sample
 

@@ -9,7 +9,8 @@ from pneumo.export.cli import main
 from pneumo.training.checkpoint import model_from_checkpoint
 from pneumo_runtime.cam import class_activation_map
 from pneumo_runtime.model import OnnxModel
-from pneumo_runtime.preprocess import decode_image, preprocess
+from pneumo_runtime.inputs import decode_image
+from pneumo_runtime.preprocess import preprocess
 
 
 def test_runtime_cam_matches_captum_layer_gradcam_on_lite0(checkpoint_factory, tmp_path, kermany_mini, fixture_images):

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from pneumo_runtime import ClaheSettings, ImageDecodeError, InvalidImageError, PreprocessContract, preprocess
-from pneumo_runtime.preprocess import decode_image, prepare_gray, to_model_input
+from pneumo_runtime.inputs import decode_image
+from pneumo_runtime.preprocess import prepare_gray, to_model_input
 
 
 def test_preprocessing_is_byte_identical_twice(fullres_images):
@@ -54,7 +55,8 @@ def test_sixteen_bit_and_rgba_images_become_8_bit_gray(tmp_path: Path):
     ramp16 = np.tile(np.linspace(1000, 4000, 128).astype(np.uint16), (128, 1))  # 12-bit data in 16 bits
     gray = decode_image(cv2.imencode(".png", ramp16)[1].tobytes())
     assert gray.dtype == np.uint8 and gray.min() == 0 and gray.max() == 255
-    rgba = np.dstack([np.full((64, 64), 100, np.uint8)] * 3 + [np.full((64, 64), 255, np.uint8)])
+    ramp8 = np.tile(np.arange(0, 256, 4, dtype=np.uint8), (64, 1))
+    rgba = np.dstack([ramp8] * 3 + [np.full((64, 64), 255, np.uint8)])
     assert decode_image(cv2.imencode(".png", rgba)[1].tobytes()).shape == (64, 64)
 
 

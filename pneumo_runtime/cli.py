@@ -1,0 +1,115 @@
+"""``pneumo-predict``: one row per input file, in input order; one bad file never stops the rest."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+from pathlib import Path
+
+from .errors import PneumoError
+from .inputs import DEFAULT_MAX_PIXELS
+from .notices import DISCLAIMER
+from .predictor import Prediction, Predictor
+
+IMAGE_SUFFIXES = {".jpeg", ".jpg", ".png", ".bmp", ".dcm", ".dicom"}
+COLUMNS = ("path", "prediction", "p_pneumonia", "uncertainty", "threshold", "reason", "error")
+PROGRESS_FROM = 5  # files; fewer need no progress bar
+
+
+class UsageError(Exception):
+    pass
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pneumo-predict", description=f"Pneumonia second opinion on chest X-rays. {DISCLAIMER}")
+    parser.add_argument("paths", nargs="+", type=Path, help="image files (JPEG, PNG, BMP, DICOM) or folders")
+    parser.add_argument("--recursive", action="store_true", help="descend into sub-folders")
+    parser.add_argument("--model", type=Path, help="an exported model.onnx (default: the model shipped in the package)")
+    parser.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    parser.add_argument("--output", type=Path, help="write the results here instead of standard output")
+    parser.add_argument("--threads", type=int, help="onnxruntime threads (default: all cores)")
+    parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse larger images (decompression-bomb guard)")
+    return parser
+
+
+def expand(paths: list[Path], recursive: bool) -> list[Path]:
+    """Files as given; folders become their image files, sorted. A missing path stays, to be reported."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found = path.rglob("*") if recursive else path.glob("*")
+            files += sorted(p for p in found if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        else:
+            files.append(path)
+    return files
+
+
+def row(path: Path, result: Prediction | PneumoError) -> dict:
+    if isinstance(result, PneumoError):
+        return {"path": str(path), "prediction": "ERROR", "p_pneumonia": None, "uncertainty": None, "threshold": None, "reason": "", "error": str(result)}
+    return {"path": str(path), "prediction": result.decision, "p_pneumonia": result.p_pneumonia, "uncertainty": result.uncertainty,
+            "threshold": result.threshold, "reason": result.reason, "error": ""}
+
+
+def render(rows: list[dict], fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(rows, indent=1) + "\n"
+    if fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows({k: "" if v is None else v for k, v in r.items()} for r in rows)
+        return buffer.getvalue()
+    return table(rows)
+
+
+def table(rows: list[dict]) -> str:
+    def cell(value) -> str:
+        return "" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
+
+    shown = ("path", "prediction", "p_pneumonia", "uncertainty", "threshold", "error")
+    cells = [[cell(r[c]) for c in shown] for r in rows]
+    widths = [max(len(c), *(len(line[i]) for line in cells)) for i, c in enumerate(shown)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(shown, widths))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(line, widths)).rstrip() for line in cells]
+    return "\n".join(lines) + f"\n\n{DISCLAIMER}\n"
+
+
+def progress(done: int, total: int) -> None:
+    if total >= PROGRESS_FROM and sys.stderr.isatty() or total >= PROGRESS_FROM and done == total:
+        filled = int(30 * done / total)
+        print(f"\r[{'#' * filled}{'.' * (30 - filled)}] {done}/{total}", end="\n" if done == total else "", file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:
+        return 2 if exit_.code else 0
+    try:
+        predictor = Predictor(args.model, threads=args.threads, max_pixels=args.max_pixels)
+    except PneumoError as exc:
+        print(f"pneumo-predict: error: {exc}", file=sys.stderr)
+        return 2
+    files = expand(args.paths, args.recursive)
+    if not files:
+        print("pneumo-predict: error: no image files found", file=sys.stderr)
+        return 2
+    rows = []
+    for index, path in enumerate(files, start=1):
+        rows.append(row(path, predictor.predict_batch([path])[0]))
+        progress(index, len(files))
+    text = render(rows, args.format)
+    if args.output:
+        args.output.write_text(text)
+    else:
+        sys.stdout.write(text)
+    return 1 if any(r["prediction"] == "ERROR" for r in rows) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
