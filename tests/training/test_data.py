@@ -7,7 +7,7 @@ from pneumo.training.data import DataError, discover_kermany, load_samples, pati
 from pneumo.training.dataset import XrayDataset
 from pneumo.training.split import patient_folds, patient_split
 from pneumo_runtime import PreprocessContract, preprocess
-from pneumo_runtime.preprocess import decode_image
+from pneumo_runtime.inputs import decode_image
 
 
 @pytest.mark.parametrize(
