@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from pneumo_runtime.errors import PneumoError
+from pneumo_runtime.guard import GuardSettings
 from pneumo_runtime.model import OnnxModel
 from pneumo_runtime.inputs import decode_image
 from pneumo_runtime.preprocess import PreprocessContract, preprocess
@@ -35,6 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-auc-drop", type=float, default=0.005, help="refuse INT8 if validation AUC drops more (default 0.005)")
     parser.add_argument("--calibration-images", type=int, default=128, help="training images for INT8 calibration")
     parser.add_argument("--guard-images", type=int, default=512, help="training images that fit the input guard's feature statistics")
+    parser.add_argument("--feature-guard", action=argparse.BooleanOptionalAction, default=True,
+                        help="reject inputs whose features are unlike the training X-rays (off: colour/shape checks only; for untrained smoke-test models)")
     return parser
 
 
@@ -68,7 +71,7 @@ def run_export(args: argparse.Namespace) -> dict:
     config = config_from_dict({**loaded.checkpoint["config"], **({"data": args.data} if args.data else {})})
     train_samples, val_samples = select_samples(config)
     val_batch = preprocessed([s.path for s in val_samples], loaded.contract)
-    guard = guard_for_model(loaded.model, preprocessed(sample_paths(train_samples, args.guard_images), loaded.contract), val_batch)
+    guard = guard_for_model(loaded.model, preprocessed(sample_paths(train_samples, args.guard_images), loaded.contract), val_batch) if args.feature_guard else GuardSettings()
     head = loaded.model.classifier.fc
     test_metrics = json.loads(args.test_metrics.read_text()) if args.test_metrics else None
     contract = build_contract(loaded.checkpoint, head.weight.tolist(), head.bias.tolist(), guard, test_metrics)

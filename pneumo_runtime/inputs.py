@@ -47,11 +47,14 @@ def check_pixels(width: int, height: int, max_pixels: int) -> None:
         raise InvalidImageError(f"image too large: {width}x{height} px is over the {max_pixels:,} pixel limit")
 
 
-def load_image(source: str | Path | bytes | np.ndarray, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
+def load_image(source: str | Path | bytes | np.ndarray, max_pixels: int = DEFAULT_MAX_PIXELS, reduce_to: int | None = None) -> LoadedImage:
+    """``reduce_to``: a large JPEG may be decoded at 1/2, 1/4 or 1/8 scale, keeping its shorter
+    side at least this long. The reduction happens inside the JPEG decoder, several times faster
+    than a full decode, and brings CLAHE close to the scale the model was trained at."""
     if isinstance(source, np.ndarray):
         loaded = _from_array(source, max_pixels)
     else:
-        loaded = _from_bytes(read_source(source), max_pixels)
+        loaded = _from_bytes(read_source(source), max_pixels, reduce_to)
     gray = loaded.gray
     if min(gray.shape) < MIN_SIDE:
         raise InvalidImageError(f"image too small ({gray.shape[1]}x{gray.shape[0]} px, need {MIN_SIDE}+)")
@@ -65,7 +68,16 @@ def decode_image(source: str | Path | bytes | np.ndarray, max_pixels: int = DEFA
     return load_image(source, max_pixels).gray
 
 
-def _from_bytes(data: bytes, max_pixels: int) -> LoadedImage:
+_REDUCED_COLOUR = {1: cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}
+
+
+def _reduction(kind: str, width: int, height: int, reduce_to: int | None) -> int:
+    if kind != "jpeg" or not reduce_to:
+        return 1
+    return max((f for f in _REDUCED_COLOUR if min(width, height) // f >= reduce_to), default=1)
+
+
+def _from_bytes(data: bytes, max_pixels: int, reduce_to: int | None = None) -> LoadedImage:
     if not data:
         raise ImageDecodeError("empty file")
     kind = sniff_format(data)
@@ -75,10 +87,12 @@ def _from_bytes(data: bytes, max_pixels: int) -> LoadedImage:
         return LoadedImage(to_uint8(decode_dicom(data)), 0.0, kind)
     if kind == "unknown":
         raise ImageDecodeError("not a supported image (JPEG, PNG, BMP or DICOM expected)")
-    check_pixels(*image_size(data, kind), max_pixels)
+    width, height = image_size(data, kind)
+    check_pixels(width, height, max_pixels)
     # ANYDEPTH keeps 16 bits; ANYCOLOR keeps colour for the guard. Unlike IMREAD_UNCHANGED, these
-    # flags let OpenCV apply the EXIF orientation. Alpha is dropped: X-rays carry none.
-    decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
+    # flags (and the REDUCED ones) let OpenCV apply the EXIF orientation. Alpha is dropped.
+    flags = _REDUCED_COLOUR[_reduction(kind, width, height, reduce_to)]
+    decoded = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
     if decoded is None:
         raise ImageDecodeError(f"broken or truncated {kind.upper()} file")
     return LoadedImage(to_grayscale(decoded), colourfulness(decoded, "BGR"), kind)

@@ -48,7 +48,11 @@ class OnnxModel:
             self.session = ort.InferenceSession(str(path), session_options(threads), providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own untyped errors for a corrupt graph
             raise ModelError(f"onnxruntime cannot load {path.name}: {str(exc).splitlines()[0][:200]}") from None
-        self.contract: ModelContract = contract or contract_from_metadata(self.session)
+        embedded = contract_from_metadata(self.session)
+        if contract is not None and contract.to_dict() != {**embedded.to_dict(), "onnx_sha256": contract.onnx_sha256}:
+            # The .onnx is covered by the hash; the sidecar is not, so it must agree with the copy inside.
+            raise ModelError(f"{sidecar_path(path).name} does not match the contract embedded in {path.name}: it was edited or mixed up")
+        self.contract: ModelContract = contract or embedded
         self.path = path
         outputs = {o.name for o in self.session.get_outputs()}
         if LOGITS_NAME not in outputs:

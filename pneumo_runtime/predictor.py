@@ -97,7 +97,7 @@ class Predictor:
 
     def _run(self, source: Source, want_features: bool) -> tuple[Prediction, LoadedImage, np.ndarray | None]:
         started = time.perf_counter()
-        loaded = load_image(source, self.max_pixels)
+        loaded = load_image(source, self.max_pixels, reduce_to=self.contract.preprocess.input_size)
         decoded = time.perf_counter()
         timings = {"decode": (decoded - started) * 1000}
         refusal = self.guard.before_inference(loaded)

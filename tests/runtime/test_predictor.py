@@ -24,8 +24,9 @@ def test_path_bytes_and_array_give_the_same_prediction(predictor, fullres_images
     assert sum(first.probabilities.values()) == pytest.approx(1.0, abs=1e-5)
     assert first.threshold == 0.5 and 0.0 <= first.uncertainty <= 1.0
     assert set(first.timings_ms) >= {"decode", "preprocess", "inference", "total"}
-    for other in results[1:]:
-        assert other.probabilities == pytest.approx(first.probabilities, abs=1e-6)
+    assert results[1].probabilities == first.probabilities  # the same bytes
+    # An array skips the JPEG decoder's built-in downscaling, so allow a rounding difference.
+    assert results[2].probabilities == pytest.approx(first.probabilities, abs=1e-3)
 
 
 def test_batch_keeps_order_and_survives_a_bad_file(predictor, fixture_images, tmp_path):
