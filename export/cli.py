@@ -16,7 +16,7 @@ from pneumo_runtime.errors import PneumoError
 from pneumo_runtime.guard import GuardSettings
 from pneumo_runtime.model import OnnxModel
 from pneumo_runtime.inputs import decode_image
-from pneumo_runtime.preprocess import PreprocessContract, preprocess
+from pneumo_runtime.preprocess import PreprocessContract, prepare_gray, preprocess, to_model_input
 
 from .errors import ExportError, ExportValidationError
 
@@ -35,7 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--test-metrics", type=Path, help="metrics.json from pneumo-evaluate on test, to record in the contract")
     parser.add_argument("--max-auc-drop", type=float, default=0.005, help="refuse INT8 if validation AUC drops more (default 0.005)")
     parser.add_argument("--calibration-images", type=int, default=128, help="training images for INT8 calibration")
-    parser.add_argument("--guard-images", type=int, default=512, help="training images that fit the input guard's feature statistics")
+    parser.add_argument("--guard-images", type=int, default=600, help="training images in the input guard's feature bank")
+    parser.add_argument("--guard-xrays", type=Path, help="extra real X-rays (e.g. full-resolution files, not test) that the guard's cut-offs must accept")
     parser.add_argument("--feature-guard", action=argparse.BooleanOptionalAction, default=True,
                         help="reject inputs whose features are unlike the training X-rays (off: colour/shape checks only; for untrained smoke-test models)")
     return parser
@@ -60,7 +61,7 @@ def run_export(args: argparse.Namespace) -> dict:
     from pneumo.training.engine import select_samples
 
     from .contract_builder import build_contract, check_checkpoint_fields
-    from .guard_fit import guard_for_model
+    from .guard_fit import fit_guard
     from .onnx_export import export_onnx_proto, full_check, write_with_contract
     from .validate import check_parity
 
@@ -71,7 +72,12 @@ def run_export(args: argparse.Namespace) -> dict:
     config = config_from_dict({**loaded.checkpoint["config"], **({"data": args.data} if args.data else {})})
     train_samples, val_samples = select_samples(config)
     val_batch = preprocessed([s.path for s in val_samples], loaded.contract)
-    guard = guard_for_model(loaded.model, preprocessed(sample_paths(train_samples, args.guard_images), loaded.contract), val_batch) if args.feature_guard else GuardSettings()
+    guard, guard_module = GuardSettings(), None
+    if args.feature_guard:
+        held_out = [s.path for s in val_samples] + (images_in(args.guard_xrays) if args.guard_xrays else [])
+        prepared = [prepare_gray(decode_image(p, reduce_to=loaded.contract.input_size), loaded.contract) for p in held_out]
+        guard, guard_module = fit_guard(loaded.model, preprocessed(sample_paths(train_samples, args.guard_images), loaded.contract),
+                                        np.stack([to_model_input(p, loaded.contract) for p in prepared]), prepared)
     head = loaded.model.classifier.fc
     test_metrics = json.loads(args.test_metrics.read_text()) if args.test_metrics else None
     contract = build_contract(loaded.checkpoint, head.weight.tolist(), head.bias.tolist(), guard, test_metrics)
@@ -79,13 +85,13 @@ def run_export(args: argparse.Namespace) -> dict:
     with tempfile.TemporaryDirectory(dir=args.out) as staging_dir:  # nothing half-written is left behind
         staging = Path(staging_dir)
         fp32_path = staging / f"{MODEL_NAME}.onnx"
-        write_with_contract(export_onnx_proto(loaded.model, contract.preprocess.input_size, args.opset), contract, fp32_path)
+        write_with_contract(export_onnx_proto(loaded.model, contract.preprocess.input_size, args.opset, guard_module), contract, fp32_path)
         full_check(fp32_path)
         fp32 = OnnxModel(fp32_path)  # through the runtime's own loader, hash check included
         parity_images = images_in(args.validate_images) if args.validate_images else [s.path for s in val_samples[:64]]
         parity = check_parity(loaded.model, fp32, parity_images)
         report["parity"] = parity.to_dict()
-        report["guard"] = {"max_feature_score": guard.max_feature_score, "fit_images": min(args.guard_images, len(train_samples)), "cutoff_images": len(val_samples)}
+        report["guard"] = {**guard.__dict__, "bank_images": min(args.guard_images, len(train_samples)) if args.feature_guard else 0}
         print(f"parity on {parity.images} real images: max |p_torch - p_onnx| = {parity.max_abs_probability_difference:.2e} "
               f"(limit 1e-4), labels identical: {parity.identical_labels}")
         if not parity.passed:

@@ -25,7 +25,7 @@ def config_digest(config: dict[str, Any]) -> str:
 def check_checkpoint_fields(checkpoint: dict[str, Any]) -> None:
     missing = [key for key in REQUIRED_KEYS if key not in checkpoint]
     if missing:
-        hint = " (calibrate it first: pneumo-train --calibrate CHECKPOINT)" if missing == ["calibration"] else ""
+        hint = " (calibrate it first: pneumo-train --calibrate-only CHECKPOINT --data DATA)" if missing == ["calibration"] else ""
         raise ExportError(f"checkpoint lacks the contract field(s) {', '.join(missing)}{hint}")
 
 

@@ -1,52 +1,54 @@
-"""Fit the input guard's feature statistics on training X-rays; set its cut-off on validation X-rays.
+"""Fit the input guard on X-rays only: a bank of training features, and cut-offs set on held-out
+X-rays (the validation split, plus any extra real X-rays given, such as full-resolution files).
 
-Only X-rays are used to fit and to set the cut-off. The non-X-ray corpus in benchmarks/ measures
-the guard afterwards and is never used to tune it.
+The non-X-ray corpus in benchmarks/ measures the guard afterwards; it never sets a cut-off.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import torch
+import torch.nn.functional as F
+from torch import nn
 
-from pneumo_runtime.guard import FeatureDistance, GuardSettings
+from pneumo_runtime.guard import GuardSettings, mirror_symmetry
 
-COMPONENTS = 16
-# The cut-off sits this far above the highest validation score: the official test split is known
-# to look different from train, and a false rejection costs a clinician a second opinion.
-CUTOFF_MARGIN = 1.5
-CUTOFF_QUANTILE = 0.995
+NEIGHBOURS = 5
+# Cut-offs sit just beyond the most extreme held-out X-ray: a false rejection costs a clinician a
+# second opinion, and the official test split is known to look different from train.
+DISTANCE_MARGIN = 1.02
+SYMMETRY_QUANTILE = 0.005
+
+
+class FeatureBankDistance(nn.Module):
+    """1 - mean cosine similarity to the ``NEIGHBOURS`` nearest training X-rays (pooled features)."""
+
+    def __init__(self, bank: torch.Tensor):
+        super().__init__()
+        self.register_buffer("bank", F.normalize(bank, dim=1))
+
+    def forward(self, feature_map: torch.Tensor) -> torch.Tensor:
+        pooled = F.normalize(feature_map.mean(dim=(2, 3)), dim=1)
+        nearest = torch.topk(pooled @ self.bank.T, k=min(NEIGHBOURS, self.bank.shape[0]), dim=1).values
+        return 1.0 - nearest.mean(dim=1)
 
 
 @torch.no_grad()
-def pooled_features(model: torch.nn.Module, batch: np.ndarray, batch_size: int = 32) -> np.ndarray:
+def feature_maps(model: nn.Module, batch: np.ndarray, batch_size: int = 32):
     model.eval()
-    chunks = [model.features(torch.from_numpy(batch[i:i + batch_size])).mean(dim=(2, 3)).numpy() for i in range(0, len(batch), batch_size)]
-    return np.concatenate(chunks)
+    for start in range(0, len(batch), batch_size):
+        yield model.features(torch.from_numpy(batch[start:start + batch_size]))
 
 
-def fit_guard(train_pooled: np.ndarray, val_pooled: np.ndarray, components: int = COMPONENTS) -> GuardSettings:
-    mean = train_pooled.mean(axis=0)
-    centred = train_pooled - mean
-    _, singular, basis = np.linalg.svd(centred, full_matrices=False)
-    variances = singular ** 2 / max(len(train_pooled) - 1, 1)
-    k = min(components, len(variances) - 1)
-    residual_variance = float(variances[k:].sum() / (train_pooled.shape[1] - k))
-    unbounded = GuardSettings(
-        feature_mean=tuple(_rounded(mean)),
-        components=tuple(tuple(_rounded(row)) for row in basis[:k]),
-        component_variances=tuple(_rounded(variances[:k])),
-        residual_variance=max(residual_variance, 1e-12),
+@torch.no_grad()
+def fit_guard(model: nn.Module, bank_batch: np.ndarray, held_out_batch: np.ndarray, held_out_prepared: list[np.ndarray]) -> tuple[GuardSettings, FeatureBankDistance]:
+    """``held_out_prepared``: the held-out X-rays after CLAHE and resize, for the symmetry cut-off."""
+    bank = torch.cat([fmap.mean(dim=(2, 3)) for fmap in feature_maps(model, bank_batch)])
+    distance = FeatureBankDistance(bank)
+    held_out = torch.cat([distance(fmap) for fmap in feature_maps(model, held_out_batch)]).numpy()
+    symmetry = np.array([mirror_symmetry(image) for image in held_out_prepared])
+    settings = GuardSettings(
+        min_symmetry=round(float(np.quantile(symmetry, SYMMETRY_QUANTILE)), 4),
+        max_feature_distance=round(float(held_out.max() * DISTANCE_MARGIN), 4),
     )
-    val_scores = FeatureDistance(unbounded).score(val_pooled)
-    cutoff = float(np.quantile(val_scores, CUTOFF_QUANTILE) * CUTOFF_MARGIN)
-    return GuardSettings(**{**unbounded.__dict__, "max_feature_score": round(cutoff, 4)})
-
-
-def _rounded(values: np.ndarray) -> list[float]:
-    """Six significant digits keep the contract small; the scores change by less than 1e-4."""
-    return [float(f"{v:.6g}") for v in np.asarray(values, np.float64)]
-
-
-def guard_for_model(model: torch.nn.Module, train_batch: np.ndarray, val_batch: np.ndarray) -> GuardSettings:
-    return fit_guard(pooled_features(model, train_batch), pooled_features(model, val_batch))
+    return settings, distance

@@ -10,28 +10,31 @@ import onnx
 import torch
 from torch import nn
 
-from pneumo_runtime.contract import FEATURES_NAME, INPUT_NAME, LOGITS_NAME, METADATA_KEY, ModelContract, file_sha256, sidecar_path
+from pneumo_runtime.contract import FEATURES_NAME, GUARD_NAME, INPUT_NAME, LOGITS_NAME, METADATA_KEY, ModelContract, file_sha256, sidecar_path
 
 from .errors import ExportError
 
 DEFAULT_OPSET = 17
 
 
-class LogitsAndFeatures(nn.Module):
-    """Exposes the feature map next to the logits, so the runtime can draw a CAM without torch."""
+class ExportedGraph(nn.Module):
+    """Logits, the feature map (the runtime draws CAMs from it) and, with a guard, the distance of
+    the image's features to the training X-rays."""
 
-    def __init__(self, model: nn.Module):
+    def __init__(self, model: nn.Module, guard: nn.Module | None):
         super().__init__()
-        self.model = model
+        self.model, self.guard = model, guard
 
-    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, ...]:
         feature_map = self.model.features(image)
-        return self.model.head(feature_map), feature_map
+        logits = self.model.head(feature_map)
+        return (logits, feature_map) if self.guard is None else (logits, feature_map, self.guard(feature_map))
 
 
-def export_onnx_proto(model: nn.Module, input_size: int, opset: int) -> onnx.ModelProto:
+def export_onnx_proto(model: nn.Module, input_size: int, opset: int, guard: nn.Module | None = None) -> onnx.ModelProto:
     """The TorchScript-based exporter: mature for CNNs, and it needs no onnxscript at run time."""
-    wrapper = LogitsAndFeatures(model).eval()
+    wrapper = ExportedGraph(model, guard).eval()
+    outputs = [LOGITS_NAME, FEATURES_NAME] + ([GUARD_NAME] if guard is not None else [])
     buffer = io.BytesIO()
     dummy = torch.zeros(1, 3, input_size, input_size)
     with warnings.catch_warnings():
@@ -39,8 +42,7 @@ def export_onnx_proto(model: nn.Module, input_size: int, opset: int) -> onnx.Mod
         try:
             torch.onnx.export(
                 wrapper, (dummy,), buffer, dynamo=False, opset_version=opset,
-                input_names=[INPUT_NAME], output_names=[LOGITS_NAME, FEATURES_NAME],
-                dynamic_axes={INPUT_NAME: {0: "batch"}, LOGITS_NAME: {0: "batch"}, FEATURES_NAME: {0: "batch"}},
+                input_names=[INPUT_NAME], output_names=outputs, dynamic_axes={name: {0: "batch"} for name in [INPUT_NAME, *outputs]},
             )
         except Exception as exc:
             raise ExportError(f"torch.onnx.export failed at opset {opset}: {str(exc).splitlines()[0]}") from None

@@ -23,6 +23,7 @@ METADATA_KEY = "pneumo_contract"
 INPUT_NAME = "image"
 LOGITS_NAME = "logits"
 FEATURES_NAME = "features"
+GUARD_NAME = "guard_distance"  # optional output: distance of the image's features to training X-rays
 
 
 @dataclass(frozen=True)

@@ -1,83 +1,70 @@
 """The input guard: a photo, a document, noise or any other non-X-ray gets REJECTED with a reason,
 never a pneumonia probability.
 
-Two stages. Before inference, cheap pixel checks: chest X-rays are gray (colourfulness near 0)
-and roughly square. After inference, the model's own pooled feature vector must look like the
-X-rays it was trained on: a probabilistic-PCA distance (Mahalanobis in the top components plus
-the scaled residual) fitted on training X-rays at export time, with a cut-off set on the
-validation X-rays. The statistics travel in the model contract.
+Three one-class checks, each with a cut-off set on real X-rays only (never on non-X-rays):
+
+1. colour: chest X-rays are gray (colourfulness near 0), and roughly square;
+2. symmetry: a chest film is close to mirror-symmetric at low resolution (two lungs either side of
+   the spine); most photos, documents and noise are not;
+3. features: the model's own pooled feature vector must be close (cosine, mean of the 5 nearest)
+   to a bank of training X-rays. The bank lives inside the exported ONNX graph, which computes
+   the distance as its ``guard_distance`` output, so it is covered by the model's SHA-256.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from .inputs import LoadedImage
+
+SYMMETRY_SIDE = 32  # px: coarse enough that only the anatomy's layout counts
 
 
 @dataclass(frozen=True)
 class GuardSettings:
     max_colourfulness: float = 12.0
     max_aspect_ratio: float = 2.5
-    feature_mean: tuple[float, ...] = ()
-    components: tuple[tuple[float, ...], ...] = ()  # (k, C), orthonormal rows
-    component_variances: tuple[float, ...] = ()
-    residual_variance: float = 1.0
-    max_feature_score: float | None = None  # None: no feature check
+    min_symmetry: float | None = None  # None: no symmetry check
+    max_feature_distance: float | None = None  # None: no feature check
 
     @classmethod
     def from_dict(cls, data: dict) -> "GuardSettings":
-        values = dict(data)
-        values["feature_mean"] = tuple(data.get("feature_mean", ()))
-        values["components"] = tuple(tuple(row) for row in data.get("components", ()))
-        values["component_variances"] = tuple(data.get("component_variances", ()))
-        return cls(**values)
+        return cls(**data)
 
 
-class FeatureDistance:
-    """Probabilistic-PCA negative log-likelihood (up to constants), per feature dimension."""
-
-    def __init__(self, settings: GuardSettings):
-        self.mean = np.asarray(settings.feature_mean, np.float32)
-        self.components = np.asarray(settings.components, np.float32)
-        self.variances = np.asarray(settings.component_variances, np.float32)
-        self.residual_variance = float(settings.residual_variance)
-
-    def score(self, pooled: np.ndarray) -> np.ndarray:
-        """``pooled``: (N, C) -> (N,) distance; about 1 for typical training X-rays."""
-        centred = pooled.astype(np.float32) - self.mean
-        projected = centred @ self.components.T
-        residual = (centred ** 2).sum(axis=1) - (projected ** 2).sum(axis=1)
-        in_subspace = (projected ** 2 / self.variances).sum(axis=1)
-        return (in_subspace + np.maximum(residual, 0) / self.residual_variance) / centred.shape[1]
-
-
-def check_input(loaded: LoadedImage, settings: GuardSettings) -> str | None:
-    """A reason to reject before inference, or None."""
-    if loaded.colourfulness > settings.max_colourfulness:
-        return f"not a chest X-ray: a colour image (colourfulness {loaded.colourfulness:.0f} > {settings.max_colourfulness:.0f})"
-    height, width = loaded.gray.shape
-    aspect = max(height, width) / min(height, width)
-    if aspect > settings.max_aspect_ratio:
-        return f"not a chest X-ray: aspect ratio {aspect:.1f}:1 is too elongated"
-    return None
+def mirror_symmetry(prepared: np.ndarray) -> float:
+    """Correlation of the (CLAHE'd, resized) image with its mirror image, at 32 x 32 px."""
+    thumb = cv2.resize(prepared, (SYMMETRY_SIDE, SYMMETRY_SIDE), interpolation=cv2.INTER_AREA).astype(np.float64)
+    centred = thumb - thumb.mean()
+    mirrored = centred[:, ::-1]
+    denominator = float(np.sqrt((centred ** 2).sum() * (mirrored ** 2).sum()))
+    return float((centred * mirrored).sum() / denominator) if denominator > 0 else 0.0
 
 
 class InputGuard:
     def __init__(self, settings: GuardSettings):
         self.settings = settings
-        self.distance = FeatureDistance(settings) if settings.max_feature_score is not None else None
 
-    def before_inference(self, loaded: LoadedImage) -> str | None:
-        return check_input(loaded, self.settings)
-
-    def after_inference(self, feature_map: np.ndarray) -> str | None:
-        """``feature_map``: (C, h, w) of one image."""
-        if self.distance is None:
-            return None
-        score = float(self.distance.score(feature_map.mean(axis=(1, 2))[None])[0])
-        if score > self.settings.max_feature_score:
-            return f"not a chest X-ray: image content unlike the training X-rays (distance {score:.1f} > {self.settings.max_feature_score:.1f})"
+    def before_inference(self, loaded: LoadedImage, prepared: np.ndarray) -> str | None:
+        """A reason to reject, from the pixels alone, or None. ``prepared``: CLAHE'd, resized uint8."""
+        settings = self.settings
+        if loaded.colourfulness > settings.max_colourfulness:
+            return f"not a chest X-ray: a colour image (colourfulness {loaded.colourfulness:.0f} > {settings.max_colourfulness:.0f})"
+        height, width = loaded.gray.shape
+        aspect = max(height, width) / min(height, width)
+        if aspect > settings.max_aspect_ratio:
+            return f"not a chest X-ray: aspect ratio {aspect:.1f}:1 is too elongated"
+        if settings.min_symmetry is not None:
+            symmetry = mirror_symmetry(prepared)
+            if symmetry < settings.min_symmetry:
+                return f"not a chest X-ray: no left-right chest layout (symmetry {symmetry:.2f} < {settings.min_symmetry:.2f})"
         return None
+
+    def after_inference(self, feature_distance: float | None) -> str | None:
+        cutoff = self.settings.max_feature_distance
+        if cutoff is None or feature_distance is None or feature_distance <= cutoff:
+            return None
+        return f"not a chest X-ray: image content unlike the training X-rays (distance {feature_distance:.3f} > {cutoff:.3f})"

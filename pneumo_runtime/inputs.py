@@ -63,9 +63,9 @@ def load_image(source: str | Path | bytes | np.ndarray, max_pixels: int = DEFAUL
     return loaded
 
 
-def decode_image(source: str | Path | bytes | np.ndarray, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+def decode_image(source: str | Path | bytes | np.ndarray, max_pixels: int = DEFAULT_MAX_PIXELS, reduce_to: int | None = None) -> np.ndarray:
     """The grayscale image alone: what preprocessing and training need."""
-    return load_image(source, max_pixels).gray
+    return load_image(source, max_pixels, reduce_to).gray
 
 
 _REDUCED_COLOUR = {1: cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from .contract import FEATURES_NAME, INPUT_NAME, LOGITS_NAME, METADATA_KEY, ModelContract, read_sidecar, sidecar_path, verify_hash
+from .contract import FEATURES_NAME, GUARD_NAME, INPUT_NAME, LOGITS_NAME, METADATA_KEY, ModelContract, read_sidecar, sidecar_path, verify_hash
 from .errors import ModelError
 
 
@@ -58,16 +58,18 @@ class OnnxModel:
         if LOGITS_NAME not in outputs:
             raise ModelError(f"{path.name} has no '{LOGITS_NAME}' output; was it exported by pneumo-export?")
         self.has_features = FEATURES_NAME in outputs
+        self.has_guard = GUARD_NAME in outputs
 
     def logits(self, batch: np.ndarray) -> np.ndarray:
         """float32 (N, 3, S, S) preprocessed images -> (N, K) logits (before temperature)."""
         return self._run([LOGITS_NAME], batch)[0]
 
-    def logits_and_features(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        if not self.has_features:
+    def outputs(self, batch: np.ndarray, features: bool = False) -> dict[str, np.ndarray]:
+        """Logits, plus the guard distance when the model has one, plus the feature map if asked."""
+        names = [LOGITS_NAME] + ([GUARD_NAME] if self.has_guard else []) + ([FEATURES_NAME] if features else [])
+        if features and not self.has_features:
             raise ModelError(f"{self.path.name} exports no feature map, so it cannot draw a heatmap")
-        logits, features = self._run([LOGITS_NAME, FEATURES_NAME], batch)
-        return logits, features
+        return dict(zip(names, self._run(names, batch)))
 
     def _run(self, outputs: list[str], batch: np.ndarray) -> list[np.ndarray]:
         try:

@@ -16,7 +16,8 @@ from .errors import InvalidImageError, PneumoError
 from .guard import InputGuard
 from .inputs import DEFAULT_MAX_PIXELS, LoadedImage, load_image
 from .model import OnnxModel
-from .preprocess import preprocess
+from .contract import FEATURES_NAME, GUARD_NAME, LOGITS_NAME
+from .preprocess import prepare_gray, to_model_input
 
 Source = str | Path | bytes | np.ndarray
 
@@ -99,18 +100,19 @@ class Predictor:
         started = time.perf_counter()
         loaded = load_image(source, self.max_pixels, reduce_to=self.contract.preprocess.input_size)
         decoded = time.perf_counter()
-        timings = {"decode": (decoded - started) * 1000}
-        refusal = self.guard.before_inference(loaded)
+        prepared = prepare_gray(loaded.gray, self.contract.preprocess)
+        timings = {"decode": (decoded - started) * 1000, "preprocess": (time.perf_counter() - decoded) * 1000}
+        refusal = self.guard.before_inference(loaded, prepared)
         if refusal:
             return self._rejected(refusal, timings, started), loaded, None
-        batch = preprocess(loaded.gray, self.contract.preprocess)[None]
-        prepared = time.perf_counter()
-        logits, features = self.model.logits_and_features(batch)
-        timings.update(preprocess=(prepared - decoded) * 1000, inference=(time.perf_counter() - prepared) * 1000)
-        refusal = self.guard.after_inference(features[0])
+        inference_started = time.perf_counter()
+        outputs = self.model.outputs(to_model_input(prepared, self.contract.preprocess)[None], features=want_features)
+        timings["inference"] = (time.perf_counter() - inference_started) * 1000
+        distance = outputs.get(GUARD_NAME)
+        refusal = self.guard.after_inference(None if distance is None else float(distance[0]))
         if refusal:
             return self._rejected(refusal, timings, started), loaded, None
-        probabilities = self.model.calibrated_probabilities(logits)
+        probabilities = self.model.calibrated_probabilities(outputs[LOGITS_NAME])
         labels, uncertainty, names = decisions(probabilities, self.contract)
         timings["total"] = (time.perf_counter() - started) * 1000
         prediction = Prediction(
@@ -122,7 +124,7 @@ class Predictor:
             uncertainty=float(uncertainty[0]),
             timings_ms=timings,
         )
-        return prediction, loaded, features[0] if want_features else None
+        return prediction, loaded, outputs[FEATURES_NAME][0] if want_features else None
 
     def _reason(self, decision: str, uncertainty: float) -> str:
         if decision == "REFER":

@@ -23,7 +23,7 @@ def test_runtime_cam_matches_captum_layer_gradcam_on_lite0(checkpoint_factory, t
     correlations = []
     for path in fixture_images[::2]:
         x = preprocess(decode_image(path), onnx_model.contract.preprocess)[None]
-        _, features = onnx_model.logits_and_features(x)
+        features = onnx_model.outputs(x, features=True)["features"]
         runtime_cam = class_activation_map(features[0], np.array(onnx_model.contract.cam_weights), positive, (224, 224))
         attribution = gradcam.attribute(torch.from_numpy(x), target=positive, relu_attributions=True)
         captum_cam = F.interpolate(attribution, size=(224, 224), mode="bilinear", align_corners=False)[0, 0].detach().numpy()
