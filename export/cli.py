@@ -16,7 +16,7 @@ from pneumo_runtime.errors import PneumoError
 from pneumo_runtime.guard import GuardSettings
 from pneumo_runtime.model import OnnxModel
 from pneumo_runtime.inputs import decode_image
-from pneumo_runtime.preprocess import PreprocessContract, prepare_gray, preprocess, to_model_input
+from pneumo_runtime.preprocess import PreprocessContract, prepare_gray, to_model_input
 
 from .errors import ExportError, ExportValidationError
 
@@ -36,7 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-auc-drop", type=float, default=0.005, help="refuse INT8 if validation AUC drops more (default 0.005)")
     parser.add_argument("--calibration-images", type=int, default=128, help="training images for INT8 calibration")
     parser.add_argument("--guard-images", type=int, default=600, help="training images in the input guard's feature bank")
-    parser.add_argument("--guard-xrays", type=Path, help="extra real X-rays (e.g. full-resolution files, not test) that the guard's cut-offs must accept")
+    parser.add_argument("--guard-xrays", type=Path, help="extra real X-rays, e.g. full-resolution files (never test): alternate files join the "
+                        "guard's feature bank and its cut-off set, so that the guard knows that input domain too")
     parser.add_argument("--feature-guard", action=argparse.BooleanOptionalAction, default=True,
                         help="reject inputs whose features are unlike the training X-rays (off: colour/shape checks only; for untrained smoke-test models)")
     return parser
@@ -47,8 +48,9 @@ def images_in(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.suffix.lower() in suffixes)
 
 
-def preprocessed(paths: list[Path], contract: PreprocessContract) -> np.ndarray:
-    return np.stack([preprocess(decode_image(p), contract) for p in paths])
+def runtime_batch(paths: list[Path], contract: PreprocessContract) -> np.ndarray:
+    """Preprocessed exactly as the runtime will see these files (large JPEGs decoded at reduced scale)."""
+    return np.stack([to_model_input(prepare_gray(decode_image(p, reduce_to=contract.input_size), contract), contract) for p in paths])
 
 
 def sample_paths(samples: list, count: int, seed: int = 0) -> list[Path]:
@@ -71,13 +73,13 @@ def run_export(args: argparse.Namespace) -> dict:
     loaded = model_from_checkpoint(args.checkpoint)
     config = config_from_dict({**loaded.checkpoint["config"], **({"data": args.data} if args.data else {})})
     train_samples, val_samples = select_samples(config)
-    val_batch = preprocessed([s.path for s in val_samples], loaded.contract)
+    val_batch = runtime_batch([s.path for s in val_samples], loaded.contract)
     guard, guard_module = GuardSettings(), None
     if args.feature_guard:
-        held_out = [s.path for s in val_samples] + (images_in(args.guard_xrays) if args.guard_xrays else [])
-        prepared = [prepare_gray(decode_image(p, reduce_to=loaded.contract.input_size), loaded.contract) for p in held_out]
-        guard, guard_module = fit_guard(loaded.model, preprocessed(sample_paths(train_samples, args.guard_images), loaded.contract),
-                                        np.stack([to_model_input(p, loaded.contract) for p in prepared]), prepared)
+        extra = images_in(args.guard_xrays) if args.guard_xrays else []
+        bank = [*sample_paths(train_samples, args.guard_images), *extra[0::2]]
+        held_out = [prepare_gray(decode_image(p, reduce_to=loaded.contract.input_size), loaded.contract) for p in [s.path for s in val_samples] + extra[1::2]]
+        guard, guard_module = fit_guard(loaded.model, runtime_batch(bank, loaded.contract), np.stack([to_model_input(p, loaded.contract) for p in held_out]), held_out)
     head = loaded.model.classifier.fc
     test_metrics = json.loads(args.test_metrics.read_text()) if args.test_metrics else None
     contract = build_contract(loaded.checkpoint, head.weight.tolist(), head.bias.tolist(), guard, test_metrics)
@@ -107,7 +109,7 @@ def run_export(args: argparse.Namespace) -> dict:
 def quantize_and_compare(fp32: OnnxModel, staging: Path, contract, train_samples, images: np.ndarray, labels: np.ndarray, args) -> dict:
     from .quantize import QuantizationReport, quantize_int8, score
 
-    calibration = preprocessed(sample_paths(train_samples, args.calibration_images, seed=1), contract.preprocess)
+    calibration = runtime_batch(sample_paths(train_samples, args.calibration_images, seed=1), contract.preprocess)
     int8_path = staging / f"{MODEL_NAME}.int8.onnx"
     quantize_int8(fp32.path, int8_path, calibration, contract)
     fp32_score, int8_score = score(fp32, images, labels), score(OnnxModel(int8_path), images, labels)

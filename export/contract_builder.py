@@ -16,6 +16,9 @@ from pneumo_runtime.preprocess import PreprocessContract
 from .errors import ExportError
 
 REQUIRED_KEYS = ("model_state", "config", "classes", "preprocess", "calibration")
+# From pneumo-evaluate's metrics.json, the headline sections only: curves and heatmap statistics
+# would make every contract hundreds of kilobytes.
+TEST_METRIC_SECTIONS = ("data", "threshold_free", "at_threshold")
 
 
 def config_digest(config: dict[str, Any]) -> str:
@@ -47,7 +50,8 @@ def build_contract(checkpoint: dict[str, Any], head_weights: list[list[float]], 
         cam_bias=tuple(head_bias),
         guard=guard,
         model_version=f"{config['model']}-{config_digest(config)[:8]}",
-        metrics={"validation": calibration.get("validation", {}), "test": test_metrics},
+        metrics={"validation": calibration.get("validation", {}),
+                 "test": {k: test_metrics[k] for k in TEST_METRIC_SECTIONS if k in test_metrics} if test_metrics else None},
         intended_use=INTENDED_USE,
         disclaimer=DISCLAIMER,
         data_citation=DATA_CITATION,
