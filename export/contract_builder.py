@@ -25,6 +25,15 @@ def config_digest(config: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
 
 
+def weights_digest(state_dict: dict[str, Any]) -> str:
+    """Identifies the weights themselves: two checkpoints of one config get different versions."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(state_dict.items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
 def check_checkpoint_fields(checkpoint: dict[str, Any]) -> None:
     missing = [key for key in REQUIRED_KEYS if key not in checkpoint]
     if missing:
@@ -49,7 +58,7 @@ def build_contract(checkpoint: dict[str, Any], head_weights: list[list[float]], 
         cam_weights=tuple(tuple(row) for row in head_weights),
         cam_bias=tuple(head_bias),
         guard=guard,
-        model_version=f"{config['model']}-{config_digest(config)[:8]}",
+        model_version=f"{config['model']}-e{checkpoint.get('run_state', {}).get('best_epoch', 0)}-{weights_digest(checkpoint['model_state'])[:8]}",
         metrics={"validation": calibration.get("validation", {}),
                  "test": {k: test_metrics[k] for k in TEST_METRIC_SECTIONS if k in test_metrics} if test_metrics else None},
         intended_use=INTENDED_USE,

@@ -6,6 +6,7 @@ import argparse
 import csv
 import io
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -25,7 +26,8 @@ class UsageError(Exception):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pneumo-predict", description=f"Pneumonia second opinion on chest X-rays. {DISCLAIMER}")
-    parser.add_argument("paths", nargs="+", type=Path, help="image files (JPEG, PNG, BMP, DICOM) or folders")
+    parser.add_argument("paths", nargs="*", type=Path, help="image files (JPEG, PNG, BMP, DICOM) or folders")
+    parser.add_argument("--about", action="store_true", help="describe the model (version, metrics, intended use) and exit")
     parser.add_argument("--recursive", action="store_true", help="descend into sub-folders")
     parser.add_argument("--model", type=Path, help="an exported model.onnx (default: the model shipped in the package)")
     parser.add_argument("--format", choices=["table", "csv", "json"], default="table")
@@ -78,6 +80,25 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines) + f"\n\n{DISCLAIMER}\n"
 
 
+def about(predictor: Predictor) -> str:
+    """What an IT person or a clinician should know before using the model: all from its contract."""
+    c = predictor.contract
+    threshold = "argmax" if c.threshold is None else f"{c.threshold:.3f}"
+    cutoff = "never" if c.uncertainty.cutoff is None else f"{c.uncertainty.cutoff:.3f}"
+    rows = [
+        ("model", f"{c.model_version} ({c.architecture}), file {predictor.model.path.name}, SHA-256 {c.onnx_sha256[:16]}... verified"),
+        ("classes", f"{', '.join(c.classes)}; input {c.preprocess.input_size} px, CLAHE {'on' if c.preprocess.clahe.enabled else 'off'}"),
+        ("calibration", f"temperature {c.temperature:.3f}; threshold {threshold} (rule: {c.threshold_rule.get('rule', '?')} "
+                        f"{c.threshold_rule.get('target') or ''}); refer above uncertainty {cutoff}"),
+    ]
+    for split in ("validation", "test"):
+        metrics = c.metrics.get(split) or {}
+        shown = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and k in ("auc", "auc_roc", "accuracy", "sensitivity", "specificity", "ece_after")}
+        rows.append((f"{split} metrics", ", ".join(f"{k} {v:.3f}" for k, v in shown.items()) or "not recorded in this model's contract"))
+    rows += [("intended use", c.intended_use), ("data", c.data_citation)]
+    return "\n".join(f"{name:<20}{value}" for name, value in rows) + f"\n\n{c.disclaimer}"
+
+
 def progress(done: int, total: int) -> None:
     if total >= PROGRESS_FROM and sys.stderr.isatty() or total >= PROGRESS_FROM and done == total:
         filled = int(30 * done / total)
@@ -85,16 +106,31 @@ def progress(done: int, total: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return run(argv)
+    except BrokenPipeError:  # e.g. piped into `head`: not an error worth a traceback
+        sys.stderr = open(os.devnull, "w")
+        return 0
+
+
+def run(argv: list[str] | None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exit_:
         return 2 if exit_.code else 0
+    if not args.paths and not args.about:
+        parser.print_usage(sys.stderr)
+        print("pneumo-predict: error: give image files or folders (or --about)", file=sys.stderr)
+        return 2
     try:
         predictor = Predictor(args.model, threads=args.threads, max_pixels=args.max_pixels)
     except PneumoError as exc:
         print(f"pneumo-predict: error: {exc}", file=sys.stderr)
         return 2
+    if args.about:
+        print(about(predictor))
+        return 0
     files = expand(args.paths, args.recursive)
     if not files:
         print("pneumo-predict: error: no image files found", file=sys.stderr)

@@ -59,3 +59,9 @@ def test_table_output_and_usage_errors(tiny_model, fixture_images, tmp_path, cap
     assert run(capsys)[0] == 2
     code, _, err = run(capsys, fixture_images[0], "--model", tmp_path / "none.onnx")
     assert code == 2 and err.strip().count("\n") == 0 and "model file not found" in err
+
+
+def test_about_describes_the_shipped_model(capsys):
+    code, out, _ = run(capsys, "--about")
+    assert code == 0
+    assert "efficientnet_lite0" in out and "verified" in out and "CC BY 4.0" in out and "Not a diagnostic device" in out
