@@ -101,9 +101,24 @@ def run_export(args: argparse.Namespace) -> dict:
         if args.quantize:
             labels = np.array([s.label for s in val_samples])
             report["int8"] = quantize_and_compare(fp32, staging, contract, train_samples, val_batch, labels, args)
+        save_explain_checkpoint(loaded.checkpoint, staging / f"{MODEL_NAME}.pt")
         for produced in staging.iterdir():
             shutil.move(str(produced), args.out / produced.name)
     return report
+
+
+EXPLAIN_KEYS = ("model_state", "config", "classes", "preprocess", "calibration", "data_summary", "code_version")
+
+
+def save_explain_checkpoint(checkpoint: dict, path: Path) -> None:
+    """The torch weights that Grad-CAM (Captum) needs, beside the ONNX they were exported to: the
+    state_dict and what rebuilds the model, without the optimizer and training state (a third of
+    the size)."""
+    from pneumo.training.checkpoint import save_checkpoint
+
+    slim = {key: checkpoint[key] for key in EXPLAIN_KEYS if key in checkpoint}
+    slim["run_state"] = {"best_epoch": checkpoint.get("run_state", {}).get("best_epoch", 0)}
+    save_checkpoint(path, slim)
 
 
 def quantize_and_compare(fp32: OnnxModel, staging: Path, contract, train_samples, images: np.ndarray, labels: np.ndarray, args) -> dict:

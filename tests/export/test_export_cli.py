@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from pneumo.export.cli import main
-from pneumo.training.checkpoint import load_checkpoint, save_checkpoint
+from pneumo.training.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 from pneumo.training.models import list_models
 from pneumo_runtime.contract import METADATA_KEY, ModelContract
 from pneumo_runtime.errors import ModelError
@@ -25,6 +25,8 @@ def test_every_architecture_exports_and_matches_torch_on_real_images(name, check
     assert report["parity"]["images"] == 16 and report["parity"]["passed"]
     assert report["parity"]["max_abs_probability_difference"] <= 1e-4
     assert "max |p_torch - p_onnx|" in capsys.readouterr().out
+    explain_weights = model_from_checkpoint(out / "model.pt")  # the slim torch twin, for Grad-CAM
+    assert explain_weights.config.model == name and "optimizer_state" not in explain_weights.checkpoint
     model = OnnxModel(out / "model.onnx")
     assert model.contract.architecture == name and model.has_features
     batch = np.zeros((3, 3, 64, 64), np.float32)  # the batch axis is dynamic

@@ -1,0 +1,38 @@
+"""What the demo says: recommendations per decision and the always-visible model card, from the contract."""
+
+from __future__ import annotations
+
+from pneumo_runtime.contract import ModelContract
+from pneumo_runtime.decision import REFER, REJECTED
+
+# Careful wording on purpose: a second opinion never confirms or excludes disease on its own.
+RECOMMENDATIONS = {
+    "PNEUMONIA": "Likely pneumonia pattern. Have a radiologist review this image.",
+    "NORMAL": "No pneumonia pattern found. This does not exclude disease; clinical judgement and review still apply.",
+    REFER: "Uncertain result. Refer this image to a radiologist; do not rely on the model for it.",
+}
+OTHER_CLASS = "Most probable class shown. Have a radiologist review this image."
+
+SHOWN_METRICS = (("auc_roc", "AUC"), ("sensitivity", "sensitivity"), ("specificity", "specificity"),
+                 ("accuracy", "accuracy"), ("referral_rate", "referral rate"), ("n_images", "images"))
+
+
+def recommendation(decision: str, reason: str) -> str:
+    if decision == REJECTED:
+        return f"Not analysed: {reason}. Upload a frontal chest X-ray."
+    return RECOMMENDATIONS.get(decision, OTHER_CLASS)
+
+
+def metrics_line(contract: ModelContract) -> str:
+    """Test metrics when the contract has them, else validation, always saying which split."""
+    split = "test" if contract.metrics.get("test") else "validation"
+    metrics = contract.metrics.get(split) or {}
+    parts = [f"{label} {metrics[key]:.3f}" if isinstance(metrics[key], float) else f"{label} {metrics[key]}"
+             for key, label in SHOWN_METRICS if metrics.get(key) is not None]
+    return f"{split} split: {', '.join(parts)}" if parts else f"{split} split: no metrics recorded"
+
+
+def model_card(contract: ModelContract) -> str:
+    """Markdown shown on every screen: the disclaimer, the model's version and its metrics."""
+    return (f"**{contract.disclaimer}**\n\n"
+            f"Model `{contract.model_version or 'unversioned'}` ({contract.architecture}); {metrics_line(contract)}.")

@@ -1,0 +1,114 @@
+"""The app builds without launching; the explain modes, the Captum check and the texts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pneumo.demo.analysis import CAM_METHOD, DemoService, load_explainer
+from pneumo.demo.app import build_app
+from pneumo.demo.cli import main as demo_main
+from pneumo.demo.cli import parse_auth
+from pneumo.demo.texts import metrics_line, model_card, recommendation
+from pneumo.demo.torch_explain import METHOD as GRADCAM_METHOD
+from pneumo.demo.uploads import discard_upload, gradio_cache_root, public_digests
+from pneumo_runtime.errors import ModelError, PneumoError
+from pneumo_runtime.predictor import Predictor
+
+
+def test_build_app_builds_with_named_endpoints():
+    app = build_app()
+    names = {dependency.api_name for dependency in app.fns.values()}
+    assert {"predict", "explain"} <= names
+    assert not getattr(app, "is_running", False)
+
+
+def test_model_card_shows_disclaimer_version_and_labelled_metrics():
+    contract = Predictor().contract
+    card = model_card(contract)
+    assert contract.disclaimer in card and contract.model_version in card
+    assert metrics_line(contract).startswith("test split" if contract.metrics.get("test") else "validation split")
+
+
+def test_every_decision_has_a_careful_recommendation():
+    assert "radiologist" in recommendation("PNEUMONIA", "")
+    assert "does not exclude" in recommendation("NORMAL", "")
+    assert "refer" in recommendation("REFER", "").lower()
+    assert "a colour image" in recommendation("REJECTED", "not a chest X-ray: a colour image")
+
+
+@pytest.fixture(scope="module")
+def tiny_pair(tiny_model):
+    """The exported tiny custom_cnn and the checkpoint it was exported from (tests/conftest.py)."""
+    return tiny_model, tiny_model.parent / "tiny.pt"
+
+
+def test_matching_checkpoint_gives_captum_gradcam_and_attention(tiny_pair, example_xrays):
+    onnx_path, checkpoint = tiny_pair
+    predictor = Predictor(onnx_path)
+    explainer, note = load_explainer("captum", checkpoint, predictor)
+    analysis = DemoService(predictor, explainer, "captum", note).explain(example_xrays[0])
+    assert analysis.method == GRADCAM_METHOD and analysis.details["explanation_method"] == GRADCAM_METHOD
+    assert analysis.heatmap.shape == analysis.gray.shape and 0 <= analysis.heatmap.min() <= analysis.heatmap.max() <= 1
+    assert analysis.attention is not None and analysis.attention.shape == analysis.gray.shape
+
+
+def test_captum_map_agrees_with_runtime_cam(tiny_pair, example_xrays):
+    onnx_path, checkpoint = tiny_pair
+    predictor = Predictor(onnx_path)
+    explainer, _ = load_explainer("captum", checkpoint, predictor)
+    runtime = predictor.explain(example_xrays[1])
+    captum = explainer.gradcam_map(runtime.image, runtime.target_class)
+    if runtime.heatmap.std() > 0 and captum.std() > 0:  # an untrained net can give an all-zero map
+        assert np.corrcoef(runtime.heatmap.ravel(), captum.ravel())[0, 1] > 0.95
+
+
+def test_checkpoint_of_another_config_or_epoch_is_refused(tiny_pair, tmp_path, kermany_mini):
+    from pneumo.training.checkpoint import load_checkpoint, save_checkpoint
+    from tests.conftest import write_checkpoint
+
+    onnx_path, checkpoint = tiny_pair
+    predictor = Predictor(onnx_path)
+    other_config = write_checkpoint(tmp_path / "other.pt", "custom_cnn", kermany_mini, input_size=32)
+    with pytest.raises(ModelError, match="config_digest"):
+        load_explainer("captum", other_config, predictor)
+    other_epoch = load_checkpoint(checkpoint)
+    other_epoch["model_state"]["classifier.fc.weight"] = other_epoch["model_state"]["classifier.fc.weight"] + 0.01
+    save_checkpoint(tmp_path / "epoch.pt", {k: v for k, v in other_epoch.items() if k != "format"})
+    with pytest.raises(ModelError, match="other weights"):
+        load_explainer("captum", tmp_path / "epoch.pt", predictor)
+    explainer, note = load_explainer("auto", tmp_path / "epoch.pt", predictor)  # auto falls back and says why
+    assert explainer is None and note.startswith(CAM_METHOD) and "other weights" in note
+
+
+def test_captum_without_checkpoint_is_a_one_line_usage_error(capsys):
+    assert demo_main(["--explain", "captum"]) == 2
+    assert capsys.readouterr().err.strip().count("\n") == 0
+
+
+def test_auth_is_user_colon_pass():
+    assert parse_auth("ann:secret") == ("ann", "secret")
+    assert parse_auth(None) is None
+    with pytest.raises(PneumoError):
+        parse_auth("no-colon")
+
+
+def test_only_files_inside_gradios_cache_are_deleted(tmp_path, monkeypatch):
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "cache"))
+    upload = gradio_cache_root() / "abc123" / "scan.jpeg"
+    upload.parent.mkdir(parents=True)
+    upload.write_bytes(b"x")
+    outside = tmp_path / "example.jpeg"
+    outside.write_bytes(b"x")
+    discard_upload(upload)
+    discard_upload(outside)
+    assert not upload.exists() and not upload.parent.exists() and outside.exists()
+
+
+def test_cached_copies_of_public_examples_are_kept(tmp_path, monkeypatch, example_xrays):
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "cache"))
+    cached = gradio_cache_root() / "def456" / example_xrays[0].name
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(example_xrays[0].read_bytes())
+    discard_upload(cached, public_digests(example_xrays))
+    assert cached.exists()
