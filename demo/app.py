@@ -62,7 +62,10 @@ def build_app(predictor: Predictor | None = None, service: DemoService | None = 
         if not Path(path).is_file():
             raise gr.Error("The upload is no longer on the server (uploads are deleted after each analysis): upload it again.")
         try:
-            return service.explain(path) if kind == "explain" else service.predict(path)
+            # Bytes, not the path: error messages then never carry the upload's file name, which
+            # may identify a patient, and Gradio may print them to the server console.
+            data = Path(path).read_bytes()
+            return service.explain(data) if kind == "explain" else service.predict(data)
         except PneumoError as exc:
             raise gr.Error(str(exc)) from None
         except Exception as exc:  # one line for the user, never a traceback, never the input
