@@ -26,8 +26,8 @@ def recommendation(decision: str, reason: str) -> str:
 def metrics_line(contract: ModelContract) -> str:
     """Test metrics when the contract has them, else validation, always saying which split."""
     split = "test" if contract.metrics.get("test") else "validation"
-    metrics = contract.metrics.get(split) or {}
-    parts = [f"{label} {metrics[key]:.3f}" if isinstance(metrics[key], float) else f"{label} {metrics[key]}"
+    metrics = contract.headline_metrics(split)
+    parts = [f"{label} {metrics[key]:.0f}" if key == "n_images" else f"{label} {metrics[key]:.3f}"
              for key, label in SHOWN_METRICS if metrics.get(key) is not None]
     return f"{split} split: {', '.join(parts)}" if parts else f"{split} split: no metrics recorded"
 

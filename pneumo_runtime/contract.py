@@ -60,6 +60,18 @@ class ModelContract:
     def positive_index(self) -> int:
         return self.classes.index("PNEUMONIA") if "PNEUMONIA" in self.classes else len(self.classes) - 1
 
+    def headline_metrics(self, split: str) -> dict[str, float]:
+        """Flat headline numbers of a split. Validation metrics are stored flat; test metrics keep
+        pneumo-evaluate's structure (values with CIs), read here at the operating point."""
+        metrics = self.metrics.get(split) or {}
+        if "threshold_free" not in metrics:
+            return {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        operating = metrics.get("at_threshold", {}).get("operating_point", {})
+        flat = {"auc_roc": metrics["threshold_free"].get("auc_roc", {}).get("value")}
+        flat.update({name: operating.get(name, {}).get("value") for name in ("accuracy", "sensitivity", "specificity")})
+        flat["n_images"] = metrics.get("data", {}).get("n_images")
+        return {k: float(v) for k, v in flat.items() if v is not None}
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["preprocess"] = self.preprocess.to_dict()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 
@@ -81,9 +83,21 @@ def test_checkpoint_of_another_config_or_epoch_is_refused(tiny_pair, tmp_path, k
     assert explainer is None and note.startswith(CAM_METHOD) and "other weights" in note
 
 
-def test_captum_without_checkpoint_is_a_one_line_usage_error(capsys):
-    assert demo_main(["--explain", "captum"]) == 2
+def test_captum_without_checkpoint_is_a_one_line_usage_error(capsys, tmp_path):
+    from pneumo_runtime.predictor import default_model_path
+
+    for suffix in (".onnx", ".json"):  # the shipped model without its torch twin (default.pt)
+        shutil.copy(default_model_path().with_suffix(suffix), tmp_path / f"model{suffix}")
+    assert demo_main(["--model", str(tmp_path / "model.onnx"), "--explain", "captum"]) == 2
     assert capsys.readouterr().err.strip().count("\n") == 0
+
+
+def test_shipped_model_finds_its_torch_twin_for_captum():
+    from pneumo.demo.analysis import load_explainer
+    from pneumo_runtime.predictor import Predictor
+
+    explainer, note = load_explainer("auto", None, Predictor())
+    assert explainer is not None and "Captum" in note
 
 
 def test_auth_is_user_colon_pass():
