@@ -15,7 +15,8 @@ import numpy as np
 from pneumo_runtime.errors import PneumoError
 from pneumo_runtime.guard import GuardSettings
 from pneumo_runtime.model import OnnxModel
-from pneumo_runtime.inputs import decode_image
+from pneumo_runtime.cli import expand
+from pneumo_runtime.inputs import decode_image, model_input
 from pneumo_runtime.preprocess import PreprocessContract, prepare_gray, to_model_input
 
 from .errors import ExportError, ExportValidationError
@@ -43,14 +44,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def images_in(folder: Path) -> list[Path]:
-    suffixes = {".jpeg", ".jpg", ".png", ".bmp"}
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in suffixes)
-
-
 def runtime_batch(paths: list[Path], contract: PreprocessContract) -> np.ndarray:
     """Preprocessed exactly as the runtime will see these files (large JPEGs decoded at reduced scale)."""
-    return np.stack([to_model_input(prepare_gray(decode_image(p, reduce_to=contract.input_size), contract), contract) for p in paths])
+    return np.stack([model_input(p, contract) for p in paths])
+
+
+def images_in(folder: Path) -> list[Path]:
+    return expand([folder], recursive=True)
 
 
 def sample_paths(samples: list, count: int, seed: int = 0) -> list[Path]:
@@ -58,7 +58,7 @@ def sample_paths(samples: list, count: int, seed: int = 0) -> list[Path]:
 
 
 def run_export(args: argparse.Namespace) -> dict:
-    from pneumo.training.checkpoint import load_checkpoint, model_from_checkpoint
+    from pneumo.training.checkpoint import load_checkpoint, rebuild_model
     from pneumo.training.config import config_from_dict
     from pneumo.training.engine import select_samples
 
@@ -69,17 +69,22 @@ def run_export(args: argparse.Namespace) -> dict:
 
     if args.to != "onnx":
         raise ExportError(f"unsupported --to {args.to!r}: only 'onnx' is supported")
-    check_checkpoint_fields(load_checkpoint(args.checkpoint))
-    loaded = model_from_checkpoint(args.checkpoint)
+    checkpoint = load_checkpoint(args.checkpoint)
+    check_checkpoint_fields(checkpoint)
+    loaded = rebuild_model(checkpoint)
     config = config_from_dict({**loaded.checkpoint["config"], **({"data": args.data} if args.data else {})})
     train_samples, val_samples = select_samples(config)
-    val_batch = runtime_batch([s.path for s in val_samples], loaded.contract)
+    extra = images_in(args.guard_xrays) if args.guard_xrays and args.feature_guard else []
+    # Validation images are prepared once: the guard's symmetry cut-off needs them before
+    # normalisation, parity, the feature cut-off and INT8 scoring after it.
+    held_out = [prepare_gray(decode_image(p, reduce_to=loaded.contract.input_size), loaded.contract)
+                for p in [s.path for s in val_samples] + extra[1::2]]
+    held_out_batch = np.stack([to_model_input(p, loaded.contract) for p in held_out])
+    val_batch = held_out_batch[:len(val_samples)]
     guard, guard_module = GuardSettings(), None
     if args.feature_guard:
-        extra = images_in(args.guard_xrays) if args.guard_xrays else []
         bank = [*sample_paths(train_samples, args.guard_images), *extra[0::2]]
-        held_out = [prepare_gray(decode_image(p, reduce_to=loaded.contract.input_size), loaded.contract) for p in [s.path for s in val_samples] + extra[1::2]]
-        guard, guard_module = fit_guard(loaded.model, runtime_batch(bank, loaded.contract), np.stack([to_model_input(p, loaded.contract) for p in held_out]), held_out)
+        guard, guard_module = fit_guard(loaded.model, runtime_batch(bank, loaded.contract), held_out_batch, held_out)
     head = loaded.model.classifier.fc
     test_metrics = json.loads(args.test_metrics.read_text()) if args.test_metrics else None
     contract = build_contract(loaded.checkpoint, head.weight.tolist(), head.bias.tolist(), guard, test_metrics)

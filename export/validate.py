@@ -10,8 +10,7 @@ import torch
 
 from pneumo_runtime.decision import predicted_indices
 from pneumo_runtime.model import OnnxModel
-from pneumo_runtime.inputs import decode_image
-from pneumo_runtime.preprocess import preprocess
+from pneumo_runtime.inputs import model_input
 
 from .errors import ExportError
 
@@ -32,15 +31,10 @@ class ParityReport:
         return {**asdict(self), "tolerance": MAX_PROBABILITY_DIFFERENCE, "passed": self.passed}
 
 
-def image_batch(paths: list[Path], onnx_model: OnnxModel) -> np.ndarray:
-    contract = onnx_model.contract.preprocess
-    return np.stack([preprocess(decode_image(path), contract) for path in paths])
-
-
 def check_parity(torch_model: torch.nn.Module, onnx_model: OnnxModel, images: list[Path]) -> ParityReport:
     if not images:
         raise ExportError("no validation images: give --validate-images DIR with real X-rays")
-    batch = image_batch(images, onnx_model)
+    batch = np.stack([model_input(path, onnx_model.contract.preprocess) for path in images])
     contract = onnx_model.contract
     with torch.no_grad():
         torch_probs = torch.softmax(torch_model.eval()(torch.from_numpy(batch)) / contract.temperature, dim=1).numpy()

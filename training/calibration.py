@@ -14,6 +14,10 @@ from typing import Literal
 import numpy as np
 from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax, softmax
+
+# One definition of the uncertainty: the cut-off fitted here is compared, at run time, with the
+# runtime's own measure, so training must not keep a copy of it.
+from pneumo_runtime.decision import entropy_uncertainty as normalised_entropy
 from sklearn.metrics import roc_curve
 
 ThresholdRule = Literal["sensitivity", "youden", "specificity"]
@@ -81,15 +85,6 @@ def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray, n_
 
 
 # ----------------------------------------------------------------- uncertainty
-def normalised_entropy(probabilities: np.ndarray) -> np.ndarray:
-    """Predictive entropy in bits divided by log2(K): 0 = certain, 1 = uniform.
-
-    For two classes this is exactly the binary entropy of p[positive] in bits.
-    """
-    p = np.clip(np.asarray(probabilities, dtype=np.float64), 1e-12, 1.0)
-    return -(p * np.log2(p)).sum(axis=1) / math.log2(p.shape[1])
-
-
 def referral_cutoff(uncertainty: np.ndarray, referral_rate: float) -> float:
     """The cut-off that refers (``uncertainty > cutoff``) at most ``referral_rate`` of the cases.
 

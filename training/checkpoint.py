@@ -69,7 +69,11 @@ class LoadedModel:
 
 def model_from_checkpoint(path: str | Path) -> LoadedModel:
     """Rebuild the model from the config stored inside the checkpoint, in eval mode."""
-    checkpoint = load_checkpoint(path)
+    return rebuild_model(load_checkpoint(path))
+
+
+def rebuild_model(checkpoint: dict[str, Any]) -> LoadedModel:
+    """The same, for a checkpoint already read (one read of a large file is enough)."""
     config = config_from_dict(checkpoint["config"])
     classes = list(checkpoint["classes"])
     model = create_model(config.model, len(classes), pretrained="none", dropout=config.dropout)
