@@ -33,7 +33,7 @@ class TrainConfig:
     clahe_clip_limit: float = 2.0
     clahe_tile_grid: int = 8
     # augmentation
-    augment: Literal["none", "standard", "strong"] = "standard"
+    augment: Literal["none", "standard", "strong", "robust"] = "standard"
     hflip: bool = True
     # transfer strategy
     strategy: Literal["full", "feature_extraction", "last_n", "progressive"] = "full"
@@ -61,7 +61,11 @@ class TrainConfig:
     ema_decay: float = 0.0  # 0 disables; e.g. 0.999 keeps an exponential moving average of weights
     amp: bool = True  # only ever used on a GPU
     # selection
-    monitor: Literal["auc", "loss", "accuracy", "balanced_accuracy"] = "auc"
+    monitor: Literal["auc", "loss", "accuracy", "balanced_accuracy", "shift_auc", "shift_loss"] = "auc"
+    # Also score validation after seeded acquisition shifts (augment.validation_shift); the
+    # shift_* monitors need it and turn it on.
+    shift_validation: bool = False
+    keep_epoch_checkpoints: bool = False  # epoch_NN.pt beside last.pt, for weight averaging or study
     patience: int = 10
     val_fraction: float = 0.15
     # data and run

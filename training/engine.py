@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import csv
 import json
 import random
@@ -19,7 +20,7 @@ from tqdm import tqdm
 
 from pneumo_runtime.preprocess import ClaheSettings, PreprocessContract
 
-from .augment import build_augmentation
+from .augment import build_augmentation, validation_shift
 from .checkpoint import classes_for, code_version, load_checkpoint, save_checkpoint
 from .config import TrainConfig, save_yaml
 from .data import Sample, class_counts, load_samples
@@ -113,6 +114,11 @@ class Trainer:
             num_workers=config.num_workers, generator=self.generator,
         )
         self.val_loader = DataLoader(self.val_set, batch_size=config.batch_size * 2, num_workers=config.num_workers)
+        self.shift_loader = None
+        if config.shift_validation or config.monitor.startswith("shift_"):
+            shifted = copy.copy(self.val_set)  # shares the prepared images; only the transform differs
+            shifted.augmentation = validation_shift(config.seed)
+            self.shift_loader = DataLoader(shifted, batch_size=config.batch_size * 2, num_workers=0)
 
     def _build_ema(self):
         if self.config.ema_decay <= 0:
@@ -183,11 +189,19 @@ class Trainer:
     def eval_model(self) -> torch.nn.Module:
         return self.ema.module if self.ema is not None else self.model
 
-    @torch.no_grad()
     def validate(self) -> dict[str, float]:
+        metrics = self._score(self.val_loader)
+        if self.shift_loader is not None:
+            self.shift_loader.dataset.augmentation.set_random_seed(self.config.seed)  # same shifts every epoch
+            shifted = self._score(self.shift_loader)
+            metrics.update({f"shift_{k}": shifted[k] for k in ("auc", "loss", "accuracy")})
+        return metrics
+
+    @torch.no_grad()
+    def _score(self, loader: DataLoader) -> dict[str, float]:
         model = self.eval_model.eval()
         probabilities, labels = [], []
-        for images, batch_labels in self.val_loader:
+        for images, batch_labels in loader:
             probabilities.append(torch.softmax(model(images.to(self.device)).float(), dim=1).cpu().numpy())
             labels.append(batch_labels.numpy())
         return classification_metrics(np.concatenate(labels), np.concatenate(probabilities))
@@ -200,7 +214,8 @@ class Trainer:
         state.history.append(row)
         state.epoch = epoch + 1
         score = val[config.monitor]
-        improved = state.best_metric is None or (score < state.best_metric if config.monitor == "loss" else score > state.best_metric)
+        lower_is_better = config.monitor.endswith("loss")
+        improved = state.best_metric is None or (score < state.best_metric if lower_is_better else score > state.best_metric)
         if improved:
             state.best_metric, state.best_epoch, state.stale_epochs = score, epoch + 1, 0
         else:
@@ -211,6 +226,8 @@ class Trainer:
         save_checkpoint(self.out_dir / "last.pt", payload)
         if improved:
             save_checkpoint(self.out_dir / "best.pt", payload)
+        if config.keep_epoch_checkpoints:
+            save_checkpoint(self.out_dir / f"epoch_{epoch + 1:02d}.pt", payload)
         self._write_history()
 
     def _payload(self, val: dict[str, float]) -> dict[str, Any]:
