@@ -9,6 +9,7 @@ from pathlib import Path
 
 from pneumo_runtime.errors import PneumoError
 from pneumo_runtime.notices import DISCLAIMER
+from pneumo_runtime.predictor import shipped_models
 
 AUTH_ENV = "PNEUMO_DEMO_AUTH"  # "user:pass": keeps the password out of the shell history and `ps`
 MAX_FILE_SIZE = "25mb"  # a full-size X-ray JPEG is ~1-3 MB, a DICOM up to ~20 MB
@@ -17,7 +18,8 @@ LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pneumo-demo", description=f"Browser demo and HTTP API for pneumo. {DISCLAIMER}")
-    parser.add_argument("--model", type=Path, help="an exported model.onnx (default: the model shipped in the package)")
+    parser.add_argument("--model", help="a shipped model (" + ", ".join(shipped_models()) + "; default: default) "
+                        "or the path of an exported .onnx")
     parser.add_argument("--checkpoint", type=Path, help="the torch checkpoint the model was exported from: enables Grad-CAM through Captum")
     parser.add_argument("--explain", choices=["auto", "captum", "cam", "off"], default="auto",
                         help="heatmaps: auto = Captum when --checkpoint matches, else the runtime's CAM (default auto)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import random
 import shutil
@@ -26,9 +27,11 @@ MODEL_NAME = "model"
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pneumo-export", description="Export a pneumo checkpoint and prove the export equals the torch model.")
-    parser.add_argument("--to", required=True, help="target format (only 'onnx')")
-    parser.add_argument("--checkpoint", required=True, type=Path, help="a pneumo-train checkpoint (best.pt), calibrated")
-    parser.add_argument("--out", required=True, type=Path, help="folder for model.onnx, model.json (+ model.int8.*)")
+    parser.add_argument("--to", help="target format (only 'onnx'); required for an export")
+    parser.add_argument("--checkpoint", type=Path, help="a pneumo-train checkpoint (best.pt), calibrated; required for an export")
+    parser.add_argument("--out", type=Path, help="folder for model.onnx, model.json (+ model.int8.*); required for an export")
+    parser.add_argument("--record-test-metrics", type=Path, metavar="MODEL_ONNX",
+                        help="instead of exporting: write --test-metrics (pneumo-evaluate on test of this very .onnx) into its contract")
     parser.add_argument("--quantize", choices=["int8"], help="also write a static INT8 (QDQ) model")
     parser.add_argument("--opset", type=int, default=17)
     parser.add_argument("--validate-images", type=Path, help="folder of real X-rays for the parity check (default: 64 images of the validation split)")
@@ -127,6 +130,7 @@ def save_explain_checkpoint(checkpoint: dict, path: Path) -> None:
 
 
 def quantize_and_compare(fp32: OnnxModel, staging: Path, contract, train_samples, images: np.ndarray, labels: np.ndarray, args) -> dict:
+    from .onnx_export import reseal
     from .quantize import QuantizationReport, quantize_int8, score
 
     calibration = runtime_batch(sample_paths(train_samples, args.calibration_images, seed=1), contract.preprocess)
@@ -142,11 +146,28 @@ def quantize_and_compare(fp32: OnnxModel, staging: Path, contract, train_samples
         for path in (int8_path, int8_path.with_suffix(".json")):
             path.unlink()
         print(f"INT8 model refused: AUC dropped {drop:.4f} > {args.max_auc_drop}", file=sys.stderr)
+    else:
+        reseal(int8_path, int8_contract(contract, int8_score, len(labels)))
     return report.to_dict()
 
 
+def int8_contract(fp32_contract, int8_score, n_images: int):
+    """The INT8 model is a model of its own: its own version and validation figures, and no test
+    metrics until it is evaluated itself (pneumo-export --record-test-metrics)."""
+    validation = {"auc_roc": int8_score.auc, "accuracy": int8_score.accuracy, "n_images": n_images,
+                  "note": "measured on the INT8 model; temperature and threshold are the FP32 model's"}
+    return dataclasses.replace(fp32_contract, model_version=f"{fp32_contract.model_version}-int8",
+                               metrics={"validation": validation, "test": None})
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.record_test_metrics:
+        return record(args, parser)
+    missing = [flag for flag in ("to", "checkpoint", "out") if getattr(args, flag) is None]
+    if missing:
+        parser.error("an export needs " + ", ".join(f"--{flag}" for flag in missing))
     try:
         args.out.mkdir(parents=True, exist_ok=True)
         report = run_export(args)
@@ -158,6 +179,21 @@ def main(argv: list[str] | None = None) -> int:
     accepted = report.get("int8", {}).get("accepted", True)
     print(f"wrote {', '.join(sorted(p.name for p in args.out.glob(MODEL_NAME + '*')))} to {args.out}")
     return 0 if accepted else 1
+
+
+def record(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from .record_metrics import record_test_metrics
+
+    if not args.test_metrics:
+        parser.error("--record-test-metrics needs --test-metrics METRICS_JSON")
+    try:
+        contract = record_test_metrics(args.record_test_metrics, args.test_metrics)
+    except PneumoError as exc:
+        print(f"pneumo-export: error: {exc}", file=sys.stderr)
+        return 2
+    shown = ", ".join(f"{k} {v:.4f}" for k, v in contract.headline_metrics("test").items())
+    print(f"recorded test metrics in {args.record_test_metrics.name} ({contract.model_version}): {shown}")
+    return 0
 
 
 if __name__ == "__main__":

@@ -18,7 +18,11 @@ from .errors import ExportError
 REQUIRED_KEYS = ("model_state", "config", "classes", "preprocess", "calibration")
 # From pneumo-evaluate's metrics.json, the headline sections only: curves and heatmap statistics
 # would make every contract hundreds of kilobytes.
-TEST_METRIC_SECTIONS = ("data", "threshold_free", "at_threshold")
+TEST_METRIC_SECTIONS = ("data", "threshold_free", "at_threshold", "multiclass")
+
+
+def test_sections(test_metrics: dict[str, Any] | None) -> dict[str, Any] | None:
+    return {k: test_metrics[k] for k in TEST_METRIC_SECTIONS if k in test_metrics} if test_metrics else None
 
 
 def config_digest(config: dict[str, Any]) -> str:
@@ -60,7 +64,7 @@ def build_contract(checkpoint: dict[str, Any], head_weights: list[list[float]], 
         guard=guard,
         model_version=f"{config['model']}-e{checkpoint.get('run_state', {}).get('best_epoch', 0)}-{weights_digest(checkpoint['model_state'])[:8]}",
         metrics={"validation": calibration.get("validation", {}),
-                 "test": {k: test_metrics[k] for k in TEST_METRIC_SECTIONS if k in test_metrics} if test_metrics else None},
+                 "test": test_sections(test_metrics)},
         intended_use=INTENDED_USE,
         disclaimer=DISCLAIMER,
         data_citation=DATA_CITATION,

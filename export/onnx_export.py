@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
+import os
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -58,6 +61,16 @@ def write_with_contract(proto: onnx.ModelProto, contract: ModelContract, path: P
     onnx.save(proto, str(path))
     sealed = ModelContract.from_dict({**contract.to_dict(), "onnx_sha256": file_sha256(path)})
     sidecar_path(path).write_text(sealed.to_json())
+    return sealed
+
+
+def reseal(path: Path, contract: ModelContract) -> ModelContract:
+    """Replace an exported model's contract (embedded copy and sidecar); graph and weights stay."""
+    with tempfile.TemporaryDirectory(dir=path.parent) as staging:
+        staged = Path(staging) / path.name
+        sealed = write_with_contract(onnx.load(str(path)), dataclasses.replace(contract, onnx_sha256=""), staged)
+        os.replace(sidecar_path(staged), sidecar_path(path))
+        os.replace(staged, path)
     return sealed
 
 

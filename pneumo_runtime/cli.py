@@ -13,7 +13,7 @@ from pathlib import Path
 from .errors import PneumoError
 from .inputs import DEFAULT_MAX_PIXELS
 from .notices import DISCLAIMER
-from .predictor import Prediction, Predictor
+from .predictor import Prediction, Predictor, shipped_models
 
 IMAGE_SUFFIXES = {".jpeg", ".jpg", ".png", ".bmp", ".dcm", ".dicom"}
 COLUMNS = ("path", "prediction", "p_pneumonia", "uncertainty", "threshold", "reason", "error")
@@ -29,7 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("paths", nargs="*", type=Path, help="image files (JPEG, PNG, BMP, DICOM) or folders")
     parser.add_argument("--about", action="store_true", help="describe the model (version, metrics, intended use) and exit")
     parser.add_argument("--recursive", action="store_true", help="descend into sub-folders")
-    parser.add_argument("--model", type=Path, help="an exported model.onnx (default: the model shipped in the package)")
+    parser.add_argument("--model", help="a shipped model (" + ", ".join(shipped_models()) + "; default: default) "
+                        "or the path of an exported .onnx")
     parser.add_argument("--format", choices=["table", "csv", "json"], default="table")
     parser.add_argument("--output", type=Path, help="write the results here instead of standard output")
     parser.add_argument("--threads", type=int, help="onnxruntime threads (default: all cores)")

@@ -22,9 +22,24 @@ from .preprocess import prepare_gray, to_model_input
 Source = str | Path | bytes | np.ndarray
 
 
+def shipped_models() -> dict[str, Path]:
+    """Models inside the package, by name: ``default``, ``default.int8``, ``three_class``, ..."""
+    folder = Path(str(resources.files("pneumo_runtime") / "models"))
+    return {path.name.removesuffix(".onnx"): path for path in sorted(folder.glob("*.onnx"))}
+
+
 def default_model_path() -> Path:
     """The model that ships inside the package (``pneumo_runtime/models/default.onnx``)."""
     return Path(str(resources.files("pneumo_runtime") / "models" / "default.onnx"))
+
+
+def resolve_model(model: str | Path | None) -> Path:
+    """``None`` is the default model; a shipped model's name is that model; anything else is a path."""
+    if model is None:
+        return default_model_path()
+    if not Path(model).exists() and str(model) in shipped_models():
+        return shipped_models()[str(model)]
+    return Path(model)
 
 
 @dataclass(frozen=True)
@@ -39,7 +54,10 @@ class Prediction:
 
     @property
     def p_pneumonia(self) -> float | None:
-        return self.probabilities.get("PNEUMONIA")
+        """P(pneumonia); for a model with pneumonia sub-classes, everything that is not NORMAL."""
+        if "PNEUMONIA" in self.probabilities or "NORMAL" not in self.probabilities:
+            return self.probabilities.get("PNEUMONIA")
+        return 1.0 - self.probabilities["NORMAL"]
 
     def to_dict(self) -> dict:
         return {**asdict(self), "p_pneumonia": self.p_pneumonia}
@@ -57,7 +75,7 @@ class Explanation:
 class Predictor:
     def __init__(self, model_path: str | Path | None = None, threads: int | None = None,
                  max_pixels: int = DEFAULT_MAX_PIXELS, verify: bool = True):
-        self.model = OnnxModel(model_path or default_model_path(), threads=threads, verify=verify)
+        self.model = OnnxModel(resolve_model(model_path), threads=threads, verify=verify)
         self.contract = self.model.contract
         self.max_pixels = max_pixels
         self.guard = InputGuard(self.contract.guard)

@@ -68,7 +68,9 @@ def test_int8_is_written_when_it_keeps_its_auc_and_refused_otherwise(checkpoint_
     assert export(checkpoint, accepted, "--quantize", "int8", "--calibration-images", "8", "--max-auc-drop", "1.0") == 0
     report = json.loads((accepted / "export_report.json").read_text())["int8"]
     assert report["accepted"] and report["int8"]["size_mb"] < report["fp32"]["size_mb"]
-    assert OnnxModel(accepted / "model.int8.onnx").contract.architecture == "custom_cnn"
+    int8, fp32 = OnnxModel(accepted / "model.int8.onnx").contract, OnnxModel(accepted / "model.onnx").contract
+    assert int8.architecture == "custom_cnn" and int8.model_version == fp32.model_version + "-int8"
+    assert int8.metrics["test"] is None and int8.metrics["validation"]["auc_roc"] == report["int8"]["auc"]
     # A drop limit no model can meet: the INT8 model must not be written.
     assert export(checkpoint, refused, "--quantize", "int8", "--calibration-images", "8", "--max-auc-drop", "-1.0") == 1
     assert (refused / "model.onnx").is_file() and not (refused / "model.int8.onnx").exists()
@@ -98,3 +100,25 @@ def test_bad_inputs_are_one_line_errors(checkpoint_factory, tmp_path, capsys):
     assert main(["--to", "tflite", "--checkpoint", str(good), "--out", str(tmp_path / "o")]) == 2
     assert "unsupported --to 'tflite'" in capsys.readouterr().err
     assert not list((tmp_path / "o").glob("*.onnx"))
+
+
+def test_test_metrics_are_recorded_only_for_the_model_that_was_evaluated(checkpoint_factory, kermany_mini, tmp_path, capsys):
+    import shutil
+
+    from pneumo.training.evaluate_cli import main as evaluate
+
+    out = tmp_path / "out"
+    assert export(checkpoint_factory("custom_cnn"), out, "--quantize", "int8", "--calibration-images", "8", "--max-auc-drop", "1.0",
+                  "--validate-images", str(kermany_mini)) == 0
+    shutil.copytree(kermany_mini / "train", tmp_path / "data" / "test")  # stands in for a test split
+    fast = ["--no-tta", "--mc-passes", "0", "--bootstrap", "20", "--train-data", str(kermany_mini)]
+    assert evaluate(["--model", str(out / "model.int8.onnx"), "--data", str(tmp_path / "data"), "--out", str(tmp_path / "ev"), *fast]) == 0
+    before = OnnxModel(out / "model.int8.onnx")
+    batch = np.random.default_rng(0).normal(size=(2, 3, 64, 64)).astype(np.float32)
+    # The FP32 model was not evaluated: its contract must not take the INT8 model's figures.
+    assert main(["--record-test-metrics", str(out / "model.onnx"), "--test-metrics", str(tmp_path / "ev" / "metrics.json")]) == 2
+    assert "not 'custom_cnn" in capsys.readouterr().err
+    assert main(["--record-test-metrics", str(out / "model.int8.onnx"), "--test-metrics", str(tmp_path / "ev" / "metrics.json")]) == 0
+    after = OnnxModel(out / "model.int8.onnx")  # re-sealed: the new hash verifies
+    assert after.contract.headline_metrics("test")["n_images"] == 16
+    np.testing.assert_array_equal(after.logits(batch), before.logits(batch))
