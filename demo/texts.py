@@ -14,7 +14,8 @@ RECOMMENDATIONS = {
 OTHER_CLASS = "Most probable class shown. Have a radiologist review this image."
 
 SHOWN_METRICS = (("auc_roc", "AUC"), ("sensitivity", "sensitivity"), ("specificity", "specificity"),
-                 ("accuracy", "accuracy"), ("referral_rate", "referral rate"), ("n_images", "images"))
+                 ("accuracy", "accuracy"), ("balanced_accuracy", "balanced accuracy"), ("referral_rate", "referral rate"),
+                 ("n_images", "images"))
 
 
 def recommendation(decision: str, reason: str) -> str:

@@ -93,7 +93,7 @@ def about(predictor: Predictor) -> str:
                         f"{c.threshold_rule.get('target') or ''}); refer above uncertainty {cutoff}"),
     ]
     for split in ("validation", "test"):
-        shown = {k: v for k, v in c.headline_metrics(split).items() if k in ("auc_roc", "accuracy", "sensitivity", "specificity", "ece_after")}
+        shown = {k: v for k, v in c.headline_metrics(split).items() if k in ("auc_roc", "accuracy", "balanced_accuracy", "sensitivity", "specificity", "ece_after")}
         rows.append((f"{split} metrics", ", ".join(f"{k} {v:.3f}" for k, v in shown.items()) or "not recorded in this model's contract"))
     rows += [("intended use", c.intended_use), ("data", c.data_citation)]
     return "\n".join(f"{name:<20}{value}" for name, value in rows) + f"\n\n{c.disclaimer}"

@@ -66,9 +66,10 @@ class ModelContract:
         metrics = self.metrics.get(split) or {}
         if "threshold_free" not in metrics:
             return {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-        operating = metrics.get("at_threshold", {}).get("operating_point", {})
+        # Binary models report at their operating point; multi-class ones at the argmax.
+        operating = metrics.get("at_threshold", {}).get("operating_point") or metrics.get("multiclass", {})
         flat = {"auc_roc": metrics["threshold_free"].get("auc_roc", {}).get("value")}
-        flat.update({name: operating.get(name, {}).get("value") for name in ("accuracy", "sensitivity", "specificity")})
+        flat.update({name: operating.get(name, {}).get("value") for name in ("accuracy", "sensitivity", "specificity", "balanced_accuracy")})
         flat["n_images"] = metrics.get("data", {}).get("n_images")
         return {k: float(v) for k, v in flat.items() if v is not None}
 

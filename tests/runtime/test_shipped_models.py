@@ -10,6 +10,10 @@ from pneumo_runtime.predictor import Predictor, resolve_model, shipped_models
 
 def test_the_release_models_ship():
     assert {"default", "default.int8", "three_class"} <= set(shipped_models())
+    for name in ("default", "default.int8"):  # each carries its own official-test figures
+        test = Predictor(name).contract.headline_metrics("test")
+        assert test["n_images"] == 624 and {"auc_roc", "sensitivity", "specificity"} <= set(test)
+    assert Predictor("default.int8").contract.model_version == Predictor("default").contract.model_version + "-int8"
 
 
 @pytest.mark.parametrize("name", sorted(shipped_models()))
@@ -25,7 +29,8 @@ def test_each_shipped_model_loads_by_name_and_predicts(name, fullres_images):
 
 def test_three_class_pneumonia_probability_is_everything_but_normal(fullres_images):
     predictor = Predictor("three_class")
-    assert predictor.contract.classes == ["NORMAL", "BACTERIAL", "VIRAL"]
+    assert list(predictor.contract.classes) == ["NORMAL", "BACTERIAL", "VIRAL"]
+    assert {"auc_roc", "accuracy", "balanced_accuracy"} <= set(predictor.contract.headline_metrics("test"))
     result = predictor.predict(fullres_images[0])
     assert result.p_pneumonia == pytest.approx(result.probabilities["BACTERIAL"] + result.probabilities["VIRAL"], abs=1e-6)
 

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Rebuilds the shipped models and every figure in MODEL_CARD.md and the README's model zoo:
+# training, calibration, ablations, export, evaluation on the official test split, benchmarks.
+# About 3 hours on 2 CPU cores (the three trainings run one after another here; the release was
+# trained as parallel single-thread runs, `--threads 1`, which is what this script uses too).
+#
+#   bash scripts/reproduce_release.sh [KERMANY_224_DIR] [FULLRES_SAMPLE_DIR]
+#
+# Nothing here chooses anything on test: epochs, temperatures and thresholds come from the
+# patient-grouped validation split inside train; test is only evaluated, after export.
+set -euo pipefail
+DATA=${1:-../shared/data/kermany_224}
+FULLRES=${2:-../shared/data/kermany_fullres_sample}
+export OMP_NUM_THREADS=1
+
+train() {  # name config [extra flags...]; an interrupted (or finished) run resumes instead
+    local name=$1 config=$2; shift 2
+    if [[ -f runs/$name/last.pt ]]; then
+        pneumo-train --resume "runs/$name" --threads 1
+    else
+        pneumo-train --config "$config" --data "$DATA" --threads 1 --out "runs/$name" "$@"
+    fi
+}
+
+evaluate_and_record() {  # model.onnx report_dir: evaluate this very file on test, then store the figures in its contract
+    pneumo-evaluate --model "$1" --data "$DATA" --split test --out "$2" --mc-passes 0 --threads 1
+    pneumo-export --record-test-metrics "$1" --test-metrics "$2/metrics.json"
+}
+
+# 1. Training (each calibrates its best.pt on validation at the end).
+train release-bin configs/efficientnet_lite0.yaml
+train release-3c configs/efficientnet_lite0_three_class.yaml
+train zoo-custom_cnn configs/custom_cnn.yaml --epochs 3 --warmup-epochs 0.3
+
+# 2. Ablations, validation split only (MODEL_CARD.md, "Ablations").
+python -m pneumo.training.ablations --config configs/efficientnet_lite0.yaml --data "$DATA" --out runs/ablations --threads 2
+
+# 3. Export (parity with torch, INT8 with its validation AUC check, input guard, torch twin).
+for name in release-bin release-3c zoo-custom_cnn; do
+    quantize=(); [[ $name == release-bin ]] && quantize=(--quantize int8)
+    pneumo-export --to onnx --checkpoint "runs/$name/best.pt" --out "exported/$name" --guard-xrays "$FULLRES" "${quantize[@]}"
+done
+
+# 4. The official test split, once per shipped file.
+evaluate_and_record exported/release-bin/model.onnx reports/release-bin
+evaluate_and_record exported/release-bin/model.int8.onnx reports/release-bin-int8
+evaluate_and_record exported/release-3c/model.onnx reports/release-3c
+evaluate_and_record exported/zoo-custom_cnn/model.onnx reports/zoo-custom_cnn
+
+# 5. Speed and the input guard, on the exported files.
+for model in exported/release-bin/model.onnx exported/release-bin/model.int8.onnx exported/release-3c/model.onnx exported/zoo-custom_cnn/model.onnx; do
+    python -m benchmarks.runtime_speed --model "$model" --images "$FULLRES"
+done
+python -m benchmarks.guard_rates --model exported/release-bin/model.onnx
+
+# 6. Ship: the runtime's default model (FP32 + INT8 + torch twin) and the three-class model.
+for suffix in onnx json pt; do cp "exported/release-bin/model.$suffix" "pneumo_runtime/models/default.$suffix"; done
+for suffix in onnx json; do cp "exported/release-bin/model.int8.$suffix" "pneumo_runtime/models/default.int8.$suffix"; done
+for suffix in onnx json pt; do cp "exported/release-3c/model.$suffix" "pneumo_runtime/models/three_class.$suffix"; done
