@@ -49,7 +49,7 @@ evaluate_and_record exported/zoo-custom_cnn/model.onnx reports/zoo-custom_cnn
 
 # 5. Speed and the input guard, on the exported files.
 for model in exported/release-bin/model.onnx exported/release-bin/model.int8.onnx exported/release-3c/model.onnx exported/zoo-custom_cnn/model.onnx; do
-    python -m benchmarks.runtime_speed --model "$model" --images "$FULLRES"
+    python -m benchmarks.runtime_speed --model "$model" --images "$FULLRES" --threads 1
 done
 python -m benchmarks.guard_rates --model exported/release-bin/model.onnx
 
@@ -57,3 +57,9 @@ python -m benchmarks.guard_rates --model exported/release-bin/model.onnx
 for suffix in onnx json pt; do cp "exported/release-bin/model.$suffix" "pneumo_runtime/models/default.$suffix"; done
 for suffix in onnx json; do cp "exported/release-bin/model.int8.$suffix" "pneumo_runtime/models/default.int8.$suffix"; done
 for suffix in onnx json pt; do cp "exported/release-3c/model.$suffix" "pneumo_runtime/models/three_class.$suffix"; done
+
+# 7. The model card's figures and failure examples.
+mkdir -p docs/model_card/binary docs/model_card/three_class
+cp reports/release-bin/*.png docs/model_card/binary/
+cp reports/release-3c/*.png docs/model_card/three_class/
+python scripts/failure_examples.py --predictions reports/release-bin/predictions.csv --data "$DATA" --model default --out docs/model_card/failures
