@@ -48,6 +48,12 @@ def label_value(analysis: Analysis) -> dict[str, float] | str:
     return "REJECTED" if is_rejected(analysis) else analysis.prediction.probabilities
 
 
+def heatmap_target(contract) -> str:
+    """The runtime maps the pneumonia class; with sub-classes, whichever is more probable."""
+    pneumonia_classes = contract.pneumonia_classes
+    return pneumonia_classes[0] if len(pneumonia_classes) == 1 else "the more probable of " + " / ".join(pneumonia_classes)
+
+
 def build_app(predictor: Predictor | None = None, service: DemoService | None = None, examples: list[str] | None = None) -> gr.Blocks:
     """The demo, queued but not launched. Give a ``service`` (with a torch explainer) or a ``predictor``."""
     service = service or DemoService(predictor or Predictor())
@@ -111,7 +117,7 @@ def build_app(predictor: Predictor | None = None, service: DemoService | None = 
         opacity = gr.Slider(0.0, 1.0, value=DEFAULT_OPACITY, step=0.05, label="Heatmap opacity")
         with gr.Row():
             original = gr.Image(label="Original", interactive=False, elem_id="original")
-            overlay = gr.Image(label=f"Heatmap (target: {contract.classes[contract.positive_index]})", interactive=False, elem_id="overlay")
+            overlay = gr.Image(label=f"Heatmap (target: {heatmap_target(contract)})", interactive=False, elem_id="overlay")
         attention = gr.Image(label="custom_cnn attention map", interactive=False, visible=has_attention, elem_id="attention")
         maps = gr.State(None)  # in this session's memory only, so the slider needs no second upload
 

@@ -60,6 +60,11 @@ class ModelContract:
     def positive_index(self) -> int:
         return self.classes.index("PNEUMONIA") if "PNEUMONIA" in self.classes else len(self.classes) - 1
 
+    @property
+    def pneumonia_classes(self) -> list[str]:
+        """Every class but NORMAL: PNEUMONIA, or its sub-classes (BACTERIAL, VIRAL)."""
+        return [c for c in self.classes if c != "NORMAL"]
+
     def headline_metrics(self, split: str) -> dict[str, float]:
         """Flat headline numbers of a split. Validation metrics are stored flat; test metrics keep
         pneumo-evaluate's structure (values with CIs), read here at the operating point."""

@@ -94,14 +94,21 @@ class Predictor:
         return results
 
     def explain(self, source: Source, target_class: str | None = None) -> Explanation:
-        """Prediction plus a class activation map for ``target_class`` (default: the positive class)."""
+        """Prediction plus a class activation map for ``target_class`` (default: the pneumonia class;
+        with pneumonia sub-classes, the more probable one, since a map of "normal" shows nothing)."""
         prediction, loaded, features = self._guarded(source, want_features=True)
         if features is None:
             return Explanation(prediction, loaded.gray, None, None)
         classes = self.contract.classes
-        target = target_class or classes[self.contract.positive_index]
+        target = target_class or self._default_target(prediction)
         heatmap = class_activation_map(features, np.array(self.contract.cam_weights), classes.index(target), loaded.gray.shape)
         return Explanation(prediction, loaded.gray, heatmap, target)
+
+    def _default_target(self, prediction: Prediction) -> str:
+        pneumonia_classes = self.contract.pneumonia_classes
+        if len(pneumonia_classes) == 1:
+            return self.contract.classes[self.contract.positive_index]
+        return max(pneumonia_classes, key=lambda c: prediction.probabilities.get(c, 0.0))
 
     def _guarded(self, source: Source, want_features: bool) -> tuple[Prediction, LoadedImage, np.ndarray | None]:
         """The safety net: whatever an odd input makes OpenCV or numpy raise leaves as a PneumoError."""

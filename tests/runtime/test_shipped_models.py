@@ -33,6 +33,10 @@ def test_three_class_pneumonia_probability_is_everything_but_normal(fullres_imag
     assert {"auc_roc", "accuracy", "balanced_accuracy"} <= set(predictor.contract.headline_metrics("test"))
     result = predictor.predict(fullres_images[0])
     assert result.p_pneumonia == pytest.approx(result.probabilities["BACTERIAL"] + result.probabilities["VIRAL"], abs=1e-6)
+    for image in fullres_images[:4]:  # the map shows the more probable pneumonia class, never "normal"
+        explanation = predictor.explain(image)
+        probabilities = explanation.prediction.probabilities
+        assert explanation.target_class == max(("BACTERIAL", "VIRAL"), key=probabilities.get)
 
 
 def test_int8_model_agrees_with_fp32_on_full_size_xrays(fullres_images):
