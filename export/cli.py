@@ -10,9 +10,11 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from pneumo_runtime.contract import ModelContract
 from pneumo_runtime.errors import PneumoError
 from pneumo_runtime.guard import GuardSettings
 from pneumo_runtime.model import OnnxModel
@@ -21,6 +23,9 @@ from pneumo_runtime.inputs import decode_image, model_input
 from pneumo_runtime.preprocess import PreprocessContract, prepare_gray, to_model_input
 
 from .errors import ExportError, ExportValidationError
+
+if TYPE_CHECKING:
+    from .quantize import ModelScore
 
 MODEL_NAME = "model"
 
@@ -151,7 +156,7 @@ def quantize_and_compare(fp32: OnnxModel, staging: Path, contract, train_samples
     return report.to_dict()
 
 
-def int8_contract(fp32_contract, int8_score, n_images: int):
+def int8_contract(fp32_contract: ModelContract, int8_score: ModelScore, n_images: int) -> ModelContract:
     """The INT8 model is a model of its own: its own version and validation figures, and no test
     metrics until it is evaluated itself (pneumo-export --record-test-metrics)."""
     validation = {"auc_roc": int8_score.auc, "accuracy": int8_score.accuracy, "n_images": n_images,

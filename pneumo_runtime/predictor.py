@@ -22,24 +22,26 @@ from .preprocess import prepare_gray, to_model_input
 Source = str | Path | bytes | np.ndarray
 
 
+def models_folder() -> Path:
+    return Path(str(resources.files("pneumo_runtime") / "models"))
+
+
 def shipped_models() -> dict[str, Path]:
     """Models inside the package, by name: ``default``, ``default.int8``, ``three_class``, ..."""
-    folder = Path(str(resources.files("pneumo_runtime") / "models"))
-    return {path.name.removesuffix(".onnx"): path for path in sorted(folder.glob("*.onnx"))}
+    return {path.name.removesuffix(".onnx"): path for path in sorted(models_folder().glob("*.onnx"))}
 
 
 def default_model_path() -> Path:
     """The model that ships inside the package (``pneumo_runtime/models/default.onnx``)."""
-    return Path(str(resources.files("pneumo_runtime") / "models" / "default.onnx"))
+    return models_folder() / "default.onnx"
 
 
 def resolve_model(model: str | Path | None) -> Path:
     """``None`` is the default model; a shipped model's name is that model; anything else is a path."""
     if model is None:
         return default_model_path()
-    if not Path(model).exists() and str(model) in shipped_models():
-        return shipped_models()[str(model)]
-    return Path(model)
+    shipped = {} if Path(model).exists() else shipped_models()
+    return shipped.get(str(model), Path(model))
 
 
 @dataclass(frozen=True)
@@ -105,10 +107,7 @@ class Predictor:
         return Explanation(prediction, loaded.gray, heatmap, target)
 
     def _default_target(self, prediction: Prediction) -> str:
-        pneumonia_classes = self.contract.pneumonia_classes
-        if len(pneumonia_classes) == 1:
-            return self.contract.classes[self.contract.positive_index]
-        return max(pneumonia_classes, key=lambda c: prediction.probabilities.get(c, 0.0))
+        return max(self.contract.pneumonia_classes, key=lambda c: prediction.probabilities.get(c, 0.0))
 
     def _guarded(self, source: Source, want_features: bool) -> tuple[Prediction, LoadedImage, np.ndarray | None]:
         """The safety net: whatever an odd input makes OpenCV or numpy raise leaves as a PneumoError."""

@@ -35,12 +35,11 @@ def confident_errors(rows: list[dict], threshold: float, per_kind: int) -> list[
     return picked
 
 
-def render(predictor: Predictor, image_path: Path, out_path: Path) -> dict:
+def render(predictor: Predictor, image_path: Path, out_path: Path) -> None:
     explanation = predictor.explain(image_path, target_class="PNEUMONIA")
     left = display_gray(explanation.image)
     right = blend(explanation.image, explanation.heatmap, 0.45) if explanation.heatmap is not None else left
     cv2.imwrite(str(out_path), cv2.cvtColor(np.hstack([left, right]), cv2.COLOR_RGB2BGR))
-    return {"runtime_decision": explanation.prediction.decision, "runtime_p": explanation.prediction.p_pneumonia}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -91,6 +91,14 @@ class TrainConfig:
         if not 0.0 <= self.ema_decay < 1.0:
             raise ConfigError(f"ema_decay={self.ema_decay} must be in [0, 1)")
 
+    @property
+    def monitor_lower_is_better(self) -> bool:
+        return self.monitor.endswith("loss")
+
+    @property
+    def scores_shifted_validation(self) -> bool:
+        return self.shift_validation or self.monitor.startswith("shift_")
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 

@@ -115,7 +115,7 @@ class Trainer:
         )
         self.val_loader = DataLoader(self.val_set, batch_size=config.batch_size * 2, num_workers=config.num_workers)
         self.shift_loader = None
-        if config.shift_validation or config.monitor.startswith("shift_"):
+        if config.scores_shifted_validation:
             shifted = copy.copy(self.val_set)  # shares the prepared images; only the transform differs
             shifted.augmentation = validation_shift(config.seed)
             self.shift_loader = DataLoader(shifted, batch_size=config.batch_size * 2, num_workers=0)
@@ -214,8 +214,7 @@ class Trainer:
         state.history.append(row)
         state.epoch = epoch + 1
         score = val[config.monitor]
-        lower_is_better = config.monitor.endswith("loss")
-        improved = state.best_metric is None or (score < state.best_metric if lower_is_better else score > state.best_metric)
+        improved = state.best_metric is None or (score < state.best_metric if config.monitor_lower_is_better else score > state.best_metric)
         if improved:
             state.best_metric, state.best_epoch, state.stale_epochs = score, epoch + 1, 0
         else:

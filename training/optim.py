@@ -26,7 +26,7 @@ class Schedule:
 
     def __init__(self, optimizer: Optimizer, config: TrainConfig, steps_per_epoch: int):
         self.kind = config.scheduler
-        self.maximise = not config.monitor.endswith("loss")
+        self.maximise = not config.monitor_lower_is_better
         self.scheduler: LambdaLR | StepLR | ReduceLROnPlateau | None = None
         if self.kind == "cosine":
             total = max(1, config.epochs * steps_per_epoch)
