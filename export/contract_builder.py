@@ -45,6 +45,13 @@ def check_checkpoint_fields(checkpoint: dict[str, Any]) -> None:
         raise ExportError(f"checkpoint lacks the contract field(s) {', '.join(missing)}{hint}")
 
 
+def model_version(checkpoint: dict[str, Any]) -> str:
+    """``<architecture>-e<epoch>-<weights digest>``; a weight average says ``avg<N>`` instead of an epoch."""
+    averaged = checkpoint.get("averaged_from")
+    origin = f"avg{len(averaged)}" if averaged else f"e{checkpoint.get('run_state', {}).get('best_epoch', 0)}"
+    return f"{checkpoint['config']['model']}-{origin}-{weights_digest(checkpoint['model_state'])[:8]}"
+
+
 def build_contract(checkpoint: dict[str, Any], head_weights: list[list[float]], head_bias: list[float],
                    guard: GuardSettings, test_metrics: dict[str, Any] | None = None) -> ModelContract:
     check_checkpoint_fields(checkpoint)
@@ -62,7 +69,7 @@ def build_contract(checkpoint: dict[str, Any], head_weights: list[list[float]], 
         cam_weights=tuple(tuple(row) for row in head_weights),
         cam_bias=tuple(head_bias),
         guard=guard,
-        model_version=f"{config['model']}-e{checkpoint.get('run_state', {}).get('best_epoch', 0)}-{weights_digest(checkpoint['model_state'])[:8]}",
+        model_version=model_version(checkpoint),
         metrics={"validation": calibration.get("validation", {}),
                  "test": test_sections(test_metrics)},
         intended_use=INTENDED_USE,

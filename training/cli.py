@@ -25,6 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", type=Path, help="YAML file with TrainConfig keys (configs/<model>.yaml)")
     parser.add_argument("--resume", type=Path, help="continue a run: its folder or its last.pt")
     parser.add_argument("--cv", type=int, metavar="K", help="patient-grouped K-fold cross-validation of train: K runs, metrics as mean ± std")
+    parser.add_argument("--calibrate-only", type=Path, metavar="CHECKPOINT",
+                        help="calibrate an existing checkpoint and exit (--data: where its training data lives now)")
     add_calibration_flags(parser)
     add_config_flags(parser)
     return parser
@@ -33,8 +35,6 @@ def build_parser() -> argparse.ArgumentParser:
 def add_calibration_flags(parser: argparse.ArgumentParser) -> None:
     """best.pt is calibrated at the end of training; these choose how (all on the validation split)."""
     group = parser.add_argument_group("calibration (chosen on the patient-grouped validation split)")
-    group.add_argument("--calibrate-only", type=Path, metavar="CHECKPOINT",
-                       help="calibrate an existing checkpoint and exit (--data: where its training data lives now)")
     group.add_argument("--threshold-rule", choices=THRESHOLD_RULES, default="sensitivity", help="operating-point rule (default sensitivity)")
     group.add_argument("--threshold-target", type=float, help="the rule's target (default: sensitivity 0.95, specificity 0.90)")
     group.add_argument("--referral-rate", type=float, default=DEFAULT_REFERRAL_RATE,

@@ -74,6 +74,10 @@ class TrainConfig:
     max_train_samples: int = 0  # 0 = all; small values make smoke runs
     max_val_samples: int = 0
     seed: int = 42
+    # Seed of the validation split (and its capped subset and shifted copy). None: ``seed``.
+    # Runs that differ only in ``seed`` but share ``split_seed`` are validated on the same
+    # patients, so their ensemble or weight average can be chosen on a clean validation split.
+    split_seed: Optional[int] = None
     num_workers: int = 0
     threads: int = 0  # torch intra-op threads; 0 leaves torch's default
     out: str = ""
@@ -98,6 +102,10 @@ class TrainConfig:
     @property
     def scores_shifted_validation(self) -> bool:
         return self.shift_validation or self.monitor.startswith("shift_")
+
+    @property
+    def validation_seed(self) -> int:
+        return self.seed if self.split_seed is None else self.split_seed
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

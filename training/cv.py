@@ -42,7 +42,7 @@ def fold_configs(config: TrainConfig, out_dir: Path, k: int) -> list[tuple[Train
         raise ConfigError("--cv builds its own validation folds: leave val_data empty")
     samples = load_samples(config.data, "train", config.task)
     runs = []
-    for index, (train, held_out) in enumerate(patient_folds(samples, k, config.seed), start=1):
+    for index, (train, held_out) in enumerate(patient_folds(samples, k, config.validation_seed), start=1):
         fold_dir = out_dir / f"fold{index}"
         write_fold_csv(fold_dir / "train.csv", train, config.task)
         write_fold_csv(fold_dir / "val.csv", held_out, config.task)

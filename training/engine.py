@@ -38,6 +38,40 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+class ValidationScorer:
+    """Scores a model on the validation split and, when the config asks, on its shifted copy.
+
+    One definition for training (every epoch) and weight averaging (every candidate), so both
+    rank models by the very same numbers.
+    """
+
+    def __init__(self, val_set: XrayDataset, config: TrainConfig, device: torch.device):
+        self.device, self.seed = device, config.validation_seed
+        self.loader = DataLoader(val_set, batch_size=config.batch_size * 2, num_workers=config.num_workers)
+        self.shift_loader = None
+        if config.scores_shifted_validation:
+            shifted = copy.copy(val_set)  # shares the prepared images; only the transform differs
+            shifted.augmentation = validation_shift(self.seed)
+            self.shift_loader = DataLoader(shifted, batch_size=config.batch_size * 2, num_workers=0)
+
+    def score(self, model: torch.nn.Module) -> dict[str, float]:
+        metrics = self._score(model, self.loader)
+        if self.shift_loader is not None:
+            self.shift_loader.dataset.augmentation.set_random_seed(self.seed)  # the same shifted images every time
+            shifted = self._score(model, self.shift_loader)
+            metrics.update({f"shift_{k}": shifted[k] for k in ("auc", "loss", "accuracy")})
+        return metrics
+
+    @torch.no_grad()
+    def _score(self, model: torch.nn.Module, loader: DataLoader) -> dict[str, float]:
+        model.eval()
+        probabilities, labels = [], []
+        for images, batch_labels in loader:
+            probabilities.append(torch.softmax(model(images.to(self.device)).float(), dim=1).cpu().numpy())
+            labels.append(batch_labels.numpy())
+        return classification_metrics(np.concatenate(labels), np.concatenate(probabilities))
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
@@ -54,12 +88,12 @@ def select_samples(config: TrainConfig) -> tuple[list[Sample], list[Sample]]:
     if config.val_data:
         val = load_samples(config.val_data, "val", config.task)
     else:
-        train, val = patient_split(train, config.val_fraction, config.seed)
-    rng = random.Random(config.seed)  # caps take a seeded random subset, never the first N files
+        train, val = patient_split(train, config.val_fraction, config.validation_seed)
+    # caps take a seeded random subset, never the first N files
     if config.max_train_samples:
-        train = rng.sample(train, min(config.max_train_samples, len(train)))
+        train = random.Random(config.seed).sample(train, min(config.max_train_samples, len(train)))
     if config.max_val_samples:
-        val = rng.sample(val, min(config.max_val_samples, len(val)))
+        val = random.Random(config.validation_seed).sample(val, min(config.max_val_samples, len(val)))
     return train, val
 
 
@@ -113,12 +147,7 @@ class Trainer:
             self.train_set, batch_size=config.batch_size, shuffle=True, drop_last=len(self.train_set) > config.batch_size,
             num_workers=config.num_workers, generator=self.generator,
         )
-        self.val_loader = DataLoader(self.val_set, batch_size=config.batch_size * 2, num_workers=config.num_workers)
-        self.shift_loader = None
-        if config.scores_shifted_validation:
-            shifted = copy.copy(self.val_set)  # shares the prepared images; only the transform differs
-            shifted.augmentation = validation_shift(config.seed)
-            self.shift_loader = DataLoader(shifted, batch_size=config.batch_size * 2, num_workers=0)
+        self.validation = ValidationScorer(self.val_set, config, self.device)
 
     def _build_ema(self):
         if self.config.ema_decay <= 0:
@@ -190,21 +219,7 @@ class Trainer:
         return self.ema.module if self.ema is not None else self.model
 
     def validate(self) -> dict[str, float]:
-        metrics = self._score(self.val_loader)
-        if self.shift_loader is not None:
-            self.shift_loader.dataset.augmentation.set_random_seed(self.config.seed)  # same shifts every epoch
-            shifted = self._score(self.shift_loader)
-            metrics.update({f"shift_{k}": shifted[k] for k in ("auc", "loss", "accuracy")})
-        return metrics
-
-    @torch.no_grad()
-    def _score(self, loader: DataLoader) -> dict[str, float]:
-        model = self.eval_model.eval()
-        probabilities, labels = [], []
-        for images, batch_labels in loader:
-            probabilities.append(torch.softmax(model(images.to(self.device)).float(), dim=1).cpu().numpy())
-            labels.append(batch_labels.numpy())
-        return classification_metrics(np.concatenate(labels), np.concatenate(probabilities))
+        return self.validation.score(self.eval_model)
 
     # ----------------------------------------------------------------- bookkeeping
     def _record(self, epoch: int, train_loss: float, val: dict[str, float], images_per_second: float) -> None:

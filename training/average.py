@@ -1,0 +1,163 @@
+"""Weight averaging: one network from several checkpoints of the same model (a "greedy soup").
+
+Why: the release's weakness is the train -> test shift of the Kermany split. Averaged fine-tuned
+weights are often more robust under shift than any one ingredient (Izmailov et al. 2018, SWA;
+Wortsman et al. 2022, model soups), and the result is still one network: the same ONNX size,
+latency and Grad-CAM twin as a single model, unlike an ensemble.
+
+The recipe is the greedy soup: rank the ingredients by the run's monitor on the validation split
+(all ingredients must share that split: same ``validation_seed`` and ``val_fraction``), start
+from the best, and keep each next ingredient only if the average with it scores better. Every
+decision is made on validation; test is never read. The result is calibrated like ``best.pt``.
+
+    python -m pneumo.training.average runs/a/epoch_04.pt runs/a/epoch_05.pt runs/b/best.pt \\
+        --data ../shared/data/kermany_224 --out runs/soup
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .calibration import CalibrationError
+from .checkpoint import CheckpointError, code_version, load_checkpoint, rebuild_model, save_checkpoint
+from .config import TrainConfig, config_from_dict
+
+INFERENCE_KEYS = ("model_state", "config", "classes", "preprocess", "val_metrics", "data_summary", "run_state", "code_version")
+SPLIT_KEYS = ("model", "task", "input_size", "clahe", "val_fraction", "val_data", "max_val_samples")
+
+
+class AverageError(ValueError):
+    """Checkpoints that cannot be averaged (other model, other classes, other validation split)."""
+
+
+def check_compatible(checkpoints: dict[str, dict[str, Any]]) -> None:
+    """Same architecture, classes, preprocessing and validation split, or a one-line error."""
+    (first_name, first), *others = checkpoints.items()
+    reference = config_from_dict(first["config"])
+    for name, checkpoint in others:
+        config = config_from_dict(checkpoint["config"])
+        differing = [key for key in SPLIT_KEYS if getattr(config, key) != getattr(reference, key)]
+        if config.validation_seed != reference.validation_seed:
+            differing.append("validation_seed (split_seed or seed)")
+        if checkpoint["classes"] != first["classes"] or checkpoint["preprocess"] != first["preprocess"]:
+            differing.append("classes or preprocessing")
+        if differing:
+            raise AverageError(f"{name} cannot be averaged with {first_name}: they differ in {', '.join(differing)}")
+
+
+def average_states(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """Uniform mean of floating-point tensors; integer buffers (BatchNorm's step count) from the first."""
+    averaged = {}
+    for key, value in states[0].items():
+        if value.is_floating_point():
+            averaged[key] = torch.stack([state[key].float() for state in states]).mean(dim=0).to(value.dtype)
+        else:
+            averaged[key] = value.clone()
+    return averaged
+
+
+def averaged_checkpoint(ingredients: dict[str, dict[str, Any]], val_metrics: dict[str, float]) -> dict[str, Any]:
+    """A plain pneumo checkpoint (not resumable: averaged weights have no optimiser state)."""
+    first = next(iter(ingredients.values()))
+    return {
+        "model_state": average_states([c["model_state"] for c in ingredients.values()]),
+        "config": first["config"],
+        "classes": first["classes"],
+        "preprocess": first["preprocess"],
+        "val_metrics": val_metrics,
+        "data_summary": first.get("data_summary", {}),
+        "run_state": {"best_epoch": 0, "history": []},
+        "averaged_from": [_describe(name, c) for name, c in ingredients.items()],
+        "code_version": code_version(),
+    }
+
+
+def _describe(name: str, checkpoint: dict[str, Any]) -> dict[str, Any]:
+    return {"checkpoint": name, "seed": checkpoint["config"]["seed"], "epoch": checkpoint.get("val_metrics", {}).get("epoch")}
+
+
+def _better(score: float, best: float, config: TrainConfig) -> bool:
+    return score < best if config.monitor_lower_is_better else score > best
+
+
+def greedy_soup(paths: list[Path], data: str | None, out_dir: Path) -> dict[str, Any]:
+    """Rank, then add ingredients greedily on validation; writes ``out_dir/best.pt`` and ``soup.json``."""
+    from .calibrate import check_same_split, validation_dataset
+    from .engine import ValidationScorer
+
+    checkpoints = {str(path): load_checkpoint(path) for path in paths}
+    check_compatible(checkpoints)
+    first = next(iter(checkpoints.values()))
+    config = config_from_dict({**first["config"], **({"data": data} if data else {})})
+    loaded = rebuild_model(first)
+    val_set = validation_dataset(config, loaded.contract, config.data)
+    check_same_split(val_set, first)
+    scorer = ValidationScorer(val_set, config, torch.device("cpu"))
+
+    def score(ingredients: list[str]) -> dict[str, float]:
+        loaded.model.load_state_dict(average_states([checkpoints[name]["model_state"] for name in ingredients]))
+        return scorer.score(loaded.model)
+
+    log: list[dict[str, Any]] = []
+    singles = {name: score([name]) for name in checkpoints}
+    for name, metrics in singles.items():
+        log.append({"ingredients": [name], "kind": "single", **metrics})
+        _report(log[-1], config.monitor)
+    ranked = sorted(singles, key=lambda n: singles[n][config.monitor], reverse=not config.monitor_lower_is_better)
+    soup, soup_metrics = [ranked[0]], singles[ranked[0]]
+    for name in ranked[1:]:
+        metrics = score(soup + [name])
+        kept = _better(metrics[config.monitor], soup_metrics[config.monitor], config)
+        log.append({"ingredients": soup + [name], "kind": "kept" if kept else "rejected", **metrics})
+        _report(log[-1], config.monitor)
+        if kept:
+            soup, soup_metrics = soup + [name], metrics
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if len(soup) == 1:  # no average beat the best ingredient: it is the result, without its training state
+        payload = {key: checkpoints[soup[0]][key] for key in INFERENCE_KEYS if key in checkpoints[soup[0]]}
+    else:
+        payload = averaged_checkpoint({name: checkpoints[name] for name in soup}, soup_metrics)
+    save_checkpoint(out_dir / "best.pt", payload)  # calibrated afterwards, like best.pt after training
+    summary = {"monitor": config.monitor, "chosen": soup, "chosen_metrics": soup_metrics, "candidates": log,
+               "split": "patient-grouped validation split of train (and its shifted copy)"}
+    (out_dir / "soup.json").write_text(json.dumps(summary, indent=1))
+    return summary
+
+
+def _report(entry: dict[str, Any], monitor: str) -> None:
+    names = " + ".join(Path(n).parent.name + "/" + Path(n).stem for n in entry["ingredients"])
+    scores = ", ".join(f"{key} {entry[key]:.4f}" for key in dict.fromkeys((monitor, "auc", "loss")))
+    print(f"{entry['kind']:>8}: {scores}  [{names}]", file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .cli import add_calibration_flags, calibrate
+
+    parser = argparse.ArgumentParser(prog="python -m pneumo.training.average", description=__doc__.split("\n\n")[0])
+    parser.add_argument("checkpoints", nargs="+", type=Path, help="ingredients: epoch_NN.pt / best.pt of runs that share a validation split")
+    parser.add_argument("--out", type=Path, required=True, help="folder for best.pt (calibrated) and soup.json")
+    parser.add_argument("--data", help="where the training data lives now (default: the path stored in the checkpoints)")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    add_calibration_flags(parser)
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        summary = greedy_soup(args.checkpoints, args.data, args.out)
+        print(f"chosen on validation: {len(summary['chosen'])} ingredient(s), {summary['monitor']} "
+              f"{summary['chosen_metrics'][summary['monitor']]:.4f}", file=sys.stderr)
+        calibrate(args.out / "best.pt", args, data=args.data)
+    except (AverageError, CheckpointError, CalibrationError, ValueError) as exc:
+        print(f"average: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
