@@ -120,7 +120,7 @@ def run_export(args: argparse.Namespace) -> dict:
     return report
 
 
-EXPLAIN_KEYS = ("model_state", "config", "classes", "preprocess", "calibration", "data_summary", "code_version", "averaged_from")
+EXPLAIN_KEYS = ("model_state", "config", "classes", "preprocess", "calibration", "data_summary", "code_version", "combined_from", "ensemble_members")
 
 
 def save_explain_checkpoint(checkpoint: dict, path: Path) -> None:

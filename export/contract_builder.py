@@ -46,10 +46,19 @@ def check_checkpoint_fields(checkpoint: dict[str, Any]) -> None:
 
 
 def model_version(checkpoint: dict[str, Any]) -> str:
-    """``<architecture>-e<epoch>-<weights digest>``; a weight average says ``avg<N>`` instead of an epoch."""
-    averaged = checkpoint.get("averaged_from")
-    origin = f"avg{len(averaged)}" if averaged else f"e{checkpoint.get('run_state', {}).get('best_epoch', 0)}"
+    """``<architecture>-e<epoch>-<weights digest>``; a combination says ``avg<N>`` (weights) or ``ens<N>`` (logits)."""
+    combined = checkpoint.get("combined_from")
+    if combined:
+        origin = f"{'avg' if combined['combine'] == 'weights' else 'ens'}{len(combined['ingredients'])}"
+    else:
+        origin = f"e{checkpoint.get('run_state', {}).get('best_epoch', 0)}"
     return f"{checkpoint['config']['model']}-{origin}-{weights_digest(checkpoint['model_state'])[:8]}"
+
+
+def architecture(checkpoint: dict[str, Any]) -> str:
+    members = int(checkpoint.get("ensemble_members", 1))
+    name = checkpoint["config"]["model"]
+    return f"{name} x{members}, mean of logits" if members > 1 else name
 
 
 def build_contract(checkpoint: dict[str, Any], head_weights: list[list[float]], head_bias: list[float],
@@ -59,7 +68,7 @@ def build_contract(checkpoint: dict[str, Any], head_weights: list[list[float]], 
     config = checkpoint["config"]
     uncertainty = calibration.get("uncertainty") or {}
     return ModelContract(
-        architecture=config["model"],
+        architecture=architecture(checkpoint),
         classes=tuple(checkpoint["classes"]),
         preprocess=PreprocessContract.from_dict(checkpoint["preprocess"]),
         temperature=float(calibration["temperature"]),

@@ -1,17 +1,21 @@
-"""Weight averaging: one network from several checkpoints of the same model (a "greedy soup").
+"""Combine several checkpoints of one model into one network, chosen greedily on validation.
 
-Why: the release's weakness is the train -> test shift of the Kermany split. Averaged fine-tuned
-weights are often more robust under shift than any one ingredient (Izmailov et al. 2018, SWA;
-Wortsman et al. 2022, model soups), and the result is still one network: the same ONNX size,
-latency and Grad-CAM twin as a single model, unlike an ensemble.
+Why: the release's weakness is the train -> test shift of the Kermany split, and combining
+fine-tuned models is the best-known cheap defence against shift. Two ways, one selection rule:
 
-The recipe is the greedy soup: rank the ingredients by the run's monitor on the validation split
-(all ingredients must share that split: same ``validation_seed`` and ``val_fraction``), start
-from the best, and keep each next ingredient only if the average with it scores better. Every
-decision is made on validation; test is never read. The result is calibrated like ``best.pt``.
+- ``--combine weights``: average the weights (SWA, Izmailov et al. 2018; model soups, Wortsman et
+  al. 2022). Same size and speed as one model.
+- ``--combine logits``: a deep ensemble (Lakshminarayanan et al. 2017; under shift: Ovadia et al.
+  2019), built as one ``PneumoClassifier`` (``models/ensemble.py``): n times the compute, and still
+  one ONNX graph with CAM, guard, INT8 and a Grad-CAM twin.
 
-    python -m pneumo.training.average runs/a/epoch_04.pt runs/a/epoch_05.pt runs/b/best.pt \\
-        --data ../shared/data/kermany_224 --out runs/soup
+The rule is the greedy soup's: rank the ingredients by the run's monitor on the validation split
+(all must share that split: same ``validation_seed`` and ``val_fraction``), start from the best,
+and keep each next ingredient only if the combination with it scores better. Every decision is
+made on validation; test is never read. The result is calibrated like ``best.pt``.
+
+    python -m pneumo.training.average runs/a/best.pt runs/b/best.pt --combine logits \\
+        --data ../shared/data/kermany_224 --out runs/ensemble
 """
 
 from __future__ import annotations
@@ -27,6 +31,10 @@ import torch
 from .calibration import CalibrationError
 from .checkpoint import CheckpointError, code_version, load_checkpoint, rebuild_model, save_checkpoint
 from .config import TrainConfig, config_from_dict
+from .models import PneumoClassifier
+from .models.ensemble import ensemble_of
+
+COMBINATIONS = ("weights", "logits")
 
 INFERENCE_KEYS = ("model_state", "config", "classes", "preprocess", "val_metrics", "data_summary", "run_state", "code_version")
 SPLIT_KEYS = ("model", "task", "input_size", "clahe", "val_fraction", "val_data", "max_val_samples")
@@ -62,20 +70,30 @@ def average_states(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Ten
     return averaged
 
 
-def averaged_checkpoint(ingredients: dict[str, dict[str, Any]], val_metrics: dict[str, float]) -> dict[str, Any]:
-    """A plain pneumo checkpoint (not resumable: averaged weights have no optimiser state)."""
+def combined_checkpoint(ingredients: dict[str, dict[str, Any]], model: PneumoClassifier, combine: str,
+                        val_metrics: dict[str, float]) -> dict[str, Any]:
+    """A plain pneumo checkpoint (not resumable: a combination has no optimiser state)."""
     first = next(iter(ingredients.values()))
     return {
-        "model_state": average_states([c["model_state"] for c in ingredients.values()]),
+        "model_state": model.state_dict(),
         "config": first["config"],
         "classes": first["classes"],
         "preprocess": first["preprocess"],
         "val_metrics": val_metrics,
         "data_summary": first.get("data_summary", {}),
         "run_state": {"best_epoch": 0, "history": []},
-        "averaged_from": [_describe(name, c) for name, c in ingredients.items()],
+        "combined_from": {"combine": combine, "ingredients": [_describe(name, c) for name, c in ingredients.items()]},
+        **({"ensemble_members": len(ingredients)} if combine == "logits" else {}),
         "code_version": code_version(),
     }
+
+
+def combine_models(checkpoints: list[dict[str, Any]], combine: str) -> PneumoClassifier:
+    if combine == "weights":
+        model = rebuild_model(checkpoints[0]).model
+        model.load_state_dict(average_states([c["model_state"] for c in checkpoints]))
+        return model
+    return ensemble_of([rebuild_model(c).model for c in checkpoints])
 
 
 def _describe(name: str, checkpoint: dict[str, Any]) -> dict[str, Any]:
@@ -86,8 +104,8 @@ def _better(score: float, best: float, config: TrainConfig) -> bool:
     return score < best if config.monitor_lower_is_better else score > best
 
 
-def greedy_soup(paths: list[Path], data: str | None, out_dir: Path) -> dict[str, Any]:
-    """Rank, then add ingredients greedily on validation; writes ``out_dir/best.pt`` and ``soup.json``."""
+def greedy_combination(paths: list[Path], data: str | None, out_dir: Path, combine: str = "weights") -> dict[str, Any]:
+    """Rank, then add ingredients greedily on validation; writes ``out_dir/best.pt`` and ``combination.json``."""
     from .calibrate import check_same_split, validation_dataset
     from .engine import ValidationScorer
 
@@ -95,14 +113,12 @@ def greedy_soup(paths: list[Path], data: str | None, out_dir: Path) -> dict[str,
     check_compatible(checkpoints)
     first = next(iter(checkpoints.values()))
     config = config_from_dict({**first["config"], **({"data": data} if data else {})})
-    loaded = rebuild_model(first)
-    val_set = validation_dataset(config, loaded.contract, config.data)
+    val_set = validation_dataset(config, rebuild_model(first).contract, config.data)
     check_same_split(val_set, first)
     scorer = ValidationScorer(val_set, config, torch.device("cpu"))
 
     def score(ingredients: list[str]) -> dict[str, float]:
-        loaded.model.load_state_dict(average_states([checkpoints[name]["model_state"] for name in ingredients]))
-        return scorer.score(loaded.model)
+        return scorer.score(combine_models([checkpoints[name] for name in ingredients], combine))
 
     log: list[dict[str, Any]] = []
     singles = {name: score([name]) for name in checkpoints}
@@ -110,23 +126,24 @@ def greedy_soup(paths: list[Path], data: str | None, out_dir: Path) -> dict[str,
         log.append({"ingredients": [name], "kind": "single", **metrics})
         _report(log[-1], config.monitor)
     ranked = sorted(singles, key=lambda n: singles[n][config.monitor], reverse=not config.monitor_lower_is_better)
-    soup, soup_metrics = [ranked[0]], singles[ranked[0]]
+    chosen, chosen_metrics = [ranked[0]], singles[ranked[0]]
     for name in ranked[1:]:
-        metrics = score(soup + [name])
-        kept = _better(metrics[config.monitor], soup_metrics[config.monitor], config)
-        log.append({"ingredients": soup + [name], "kind": "kept" if kept else "rejected", **metrics})
+        metrics = score(chosen + [name])
+        kept = _better(metrics[config.monitor], chosen_metrics[config.monitor], config)
+        log.append({"ingredients": chosen + [name], "kind": "kept" if kept else "rejected", **metrics})
         _report(log[-1], config.monitor)
         if kept:
-            soup, soup_metrics = soup + [name], metrics
+            chosen, chosen_metrics = chosen + [name], metrics
     out_dir.mkdir(parents=True, exist_ok=True)
-    if len(soup) == 1:  # no average beat the best ingredient: it is the result, without its training state
-        payload = {key: checkpoints[soup[0]][key] for key in INFERENCE_KEYS if key in checkpoints[soup[0]]}
+    if len(chosen) == 1:  # no combination beat the best ingredient: it is the result, without its training state
+        payload = {key: checkpoints[chosen[0]][key] for key in INFERENCE_KEYS if key in checkpoints[chosen[0]]}
     else:
-        payload = averaged_checkpoint({name: checkpoints[name] for name in soup}, soup_metrics)
+        parts = {name: checkpoints[name] for name in chosen}
+        payload = combined_checkpoint(parts, combine_models(list(parts.values()), combine), combine, chosen_metrics)
     save_checkpoint(out_dir / "best.pt", payload)  # calibrated afterwards, like best.pt after training
-    summary = {"monitor": config.monitor, "chosen": soup, "chosen_metrics": soup_metrics, "candidates": log,
-               "split": "patient-grouped validation split of train (and its shifted copy)"}
-    (out_dir / "soup.json").write_text(json.dumps(summary, indent=1))
+    summary = {"combine": combine, "monitor": config.monitor, "chosen": chosen, "chosen_metrics": chosen_metrics,
+               "candidates": log, "split": "patient-grouped validation split of train (and its shifted copy)"}
+    (out_dir / "combination.json").write_text(json.dumps(summary, indent=1))
     return summary
 
 
@@ -141,7 +158,9 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m pneumo.training.average", description=__doc__.split("\n\n")[0])
     parser.add_argument("checkpoints", nargs="+", type=Path, help="ingredients: epoch_NN.pt / best.pt of runs that share a validation split")
-    parser.add_argument("--out", type=Path, required=True, help="folder for best.pt (calibrated) and soup.json")
+    parser.add_argument("--combine", choices=COMBINATIONS, default="weights",
+                        help="average the weights (one model's cost) or the logits (an ensemble; n times the cost)")
+    parser.add_argument("--out", type=Path, required=True, help="folder for best.pt (calibrated) and combination.json")
     parser.add_argument("--data", help="where the training data lives now (default: the path stored in the checkpoints)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     add_calibration_flags(parser)
@@ -149,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
-        summary = greedy_soup(args.checkpoints, args.data, args.out)
+        summary = greedy_combination(args.checkpoints, args.data, args.out, args.combine)
         print(f"chosen on validation: {len(summary['chosen'])} ingredient(s), {summary['monitor']} "
               f"{summary['chosen_metrics'][summary['monitor']]:.4f}", file=sys.stderr)
         calibrate(args.out / "best.pt", args, data=args.data)

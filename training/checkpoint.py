@@ -19,6 +19,7 @@ from pneumo_runtime.preprocess import PreprocessContract
 from .config import TrainConfig, config_from_dict
 from .data import TASK_CLASSES
 from .models import PneumoClassifier, create_model
+from .models.ensemble import ensemble_of
 
 FORMAT = "pneumo-checkpoint/1"
 
@@ -77,6 +78,10 @@ def rebuild_model(checkpoint: dict[str, Any]) -> LoadedModel:
     config = config_from_dict(checkpoint["config"])
     classes = list(checkpoint["classes"])
     model = create_model(config.model, len(classes), pretrained="none", dropout=config.dropout)
+    members = int(checkpoint.get("ensemble_members", 1))  # written by training/average.py --combine logits
+    if members > 1:
+        model = ensemble_of([model] + [create_model(config.model, len(classes), pretrained="none", dropout=config.dropout)
+                                       for _ in range(members - 1)])
     model.load_state_dict(checkpoint["model_state"])
     contract = PreprocessContract.from_dict(checkpoint["preprocess"])
     return LoadedModel(model.eval(), config, classes, contract, checkpoint)

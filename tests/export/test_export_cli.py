@@ -122,3 +122,26 @@ def test_test_metrics_are_recorded_only_for_the_model_that_was_evaluated(checkpo
     after = OnnxModel(out / "model.int8.onnx")  # re-sealed: the new hash verifies
     assert after.contract.headline_metrics("test")["n_images"] == 16
     np.testing.assert_array_equal(after.logits(batch), before.logits(batch))
+
+
+def test_a_logit_ensemble_exports_as_one_graph_with_its_twin(checkpoint_factory, kermany_mini, tmp_path):
+    from pneumo.training.average import combine_models, combined_checkpoint
+
+    first = load_checkpoint(checkpoint_factory("custom_cnn"))
+    torch.manual_seed(1)
+    other_weights = {k: v + 0.01 * torch.randn_like(v) if v.is_floating_point() else v for k, v in first["model_state"].items()}
+    ingredients = {"a.pt": first, "b.pt": {**first, "model_state": other_weights}}
+    ensemble = combine_models(list(ingredients.values()), "logits")
+    path = tmp_path / "ensemble.pt"
+    save_checkpoint(path, {**combined_checkpoint(ingredients, ensemble, "logits", {}), "calibration": first["calibration"]})
+    out = tmp_path / "out"
+    assert export(path, out, "--validate-images", str(kermany_mini)) == 0
+    assert json.loads((out / "export_report.json").read_text())["parity"]["passed"]
+    model = OnnxModel(out / "model.onnx")
+    assert model.contract.model_version.startswith("custom_cnn-ens2-") and "x2" in model.contract.architecture
+    assert len(model.contract.cam_weights[0]) == ensemble.classifier.fc.in_features  # the CAM spans both members' maps
+    images = torch.randn(2, 3, 64, 64)
+    twin = model_from_checkpoint(out / "model.pt").model
+    with torch.no_grad():
+        assert torch.allclose(twin(images), ensemble(images), atol=1e-5)
+        assert np.allclose(model.logits(images.numpy()), ensemble(images).numpy(), atol=1e-4)

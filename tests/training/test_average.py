@@ -1,4 +1,5 @@
-"""Weight averaging (greedy soup): the arithmetic, the validation-only selection, and its refusals."""
+"""Combining checkpoints (weight average or logit ensemble): the arithmetic, the validation-only
+greedy selection, what the result rebuilds into, and the refusals."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from pneumo.training.average import AverageError, average_states, check_compatib
 from pneumo.training.checkpoint import load_checkpoint, model_from_checkpoint
 from pneumo.training.config import TrainConfig
 from pneumo.training.engine import select_samples
+from pneumo.training.models import create_model
+from pneumo.training.models.ensemble import ensemble_of
 
 
 def test_average_states_means_floats_and_keeps_integer_buffers() -> None:
@@ -20,6 +23,19 @@ def test_average_states_means_floats_and_keeps_integer_buffers() -> None:
     averaged = average_states([first, second])
     assert torch.equal(averaged["w"], torch.tensor([2.0, 4.0]))
     assert averaged["steps"].item() == 3
+
+
+def test_the_ensemble_is_one_classifier_whose_logits_are_the_members_mean() -> None:
+    torch.manual_seed(0)
+    members = [create_model("custom_cnn", 2, dropout=0.0).eval() for _ in range(3)]
+    ensemble = ensemble_of(members)
+    images = torch.randn(4, 3, 64, 64)
+    with torch.no_grad():
+        expected = torch.stack([m(images) for m in members]).mean(dim=0)
+        assert torch.allclose(ensemble(images), expected, atol=1e-5)
+        feature_map = ensemble.features(images)
+    assert feature_map.shape[1] == 3 * members[0].classifier.fc.in_features  # one map: the runtime's CAM still applies
+    assert ensemble.gradcam_layer()(images).shape == feature_map.shape
 
 
 def test_split_seed_fixes_the_validation_patients_whatever_the_training_seed(kermany_mini: Path) -> None:
@@ -31,24 +47,31 @@ def test_split_seed_fixes_the_validation_patients_whatever_the_training_seed(ker
     assert validation(seed=7) != validation(seed=42)  # without it, the seed moves the split
 
 
-def test_greedy_soup_chooses_on_validation_and_writes_a_calibrated_checkpoint(
-    tiny_checkpoint: Path, tiny_checkpoint_other_weights: Path, kermany_mini: Path, tmp_path: Path
+@pytest.mark.parametrize("combine", ["weights", "logits"])
+def test_greedy_combination_chooses_on_validation_and_writes_a_calibrated_checkpoint(
+    combine: str, tiny_checkpoint: Path, tiny_checkpoint_other_weights: Path, kermany_mini: Path, tmp_path: Path
 ) -> None:
-    code = main([str(tiny_checkpoint), str(tiny_checkpoint_other_weights), "--data", str(kermany_mini), "--out", str(tmp_path), "--threads", "2"])
+    inputs = [tiny_checkpoint, tiny_checkpoint_other_weights]
+    code = main([*map(str, inputs), "--combine", combine, "--data", str(kermany_mini), "--out", str(tmp_path), "--threads", "2"])
     assert code == 0
-    summary = json.loads((tmp_path / "soup.json").read_text())
+    summary = json.loads((tmp_path / "combination.json").read_text())
     singles = [c for c in summary["candidates"] if c["kind"] == "single"]
-    assert len(singles) == 2
+    assert len(singles) == 2 and summary["combine"] == combine
     best_single = max(c[summary["monitor"]] for c in singles)
-    assert summary["chosen_metrics"][summary["monitor"]] >= best_single  # an average is kept only if it beats the best one
-    soup = load_checkpoint(tmp_path / "best.pt")
-    assert "calibration" in soup and "optimizer_state" not in soup
+    assert summary["chosen_metrics"][summary["monitor"]] >= best_single  # a combination is kept only if it beats the best one
+    result = load_checkpoint(tmp_path / "best.pt")
+    assert "calibration" in result and "optimizer_state" not in result
+    rebuilt = model_from_checkpoint(tmp_path / "best.pt").model  # rebuilds like any checkpoint
     if len(summary["chosen"]) == 2:
-        parts = [load_checkpoint(p)["model_state"] for p in (tiny_checkpoint, tiny_checkpoint_other_weights)]
-        key = next(k for k, v in parts[0].items() if v.is_floating_point())
-        assert torch.allclose(soup["model_state"][key], (parts[0][key] + parts[1][key]) / 2)
-        assert len(soup["averaged_from"]) == 2
-    model_from_checkpoint(tmp_path / "best.pt")  # rebuilds like any checkpoint
+        assert len(result["combined_from"]["ingredients"]) == 2
+        members = [model_from_checkpoint(p).model for p in inputs]
+        images = torch.randn(2, 3, 64, 64)
+        with torch.no_grad():
+            if combine == "logits":
+                assert torch.allclose(rebuilt(images), torch.stack([m(images) for m in members]).mean(dim=0), atol=1e-5)
+            else:
+                key = next(k for k, v in members[0].state_dict().items() if v.is_floating_point())
+                assert torch.allclose(rebuilt.state_dict()[key], (members[0].state_dict()[key] + members[1].state_dict()[key]) / 2)
 
 
 def test_checkpoints_of_other_tasks_are_refused(tiny_checkpoint: Path, tiny_three_class_checkpoint: Path, tmp_path: Path,
