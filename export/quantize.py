@@ -19,6 +19,7 @@ from pneumo_runtime.contract import INPUT_NAME, ModelContract
 from pneumo_runtime.decision import predicted_indices
 from pneumo_runtime.model import OnnxModel
 
+from .errors import ExportError
 from .onnx_export import write_with_contract
 
 
@@ -37,13 +38,19 @@ def quantize_int8(fp32_path: Path, int8_path: Path, calibration_images: np.ndarr
     """U8 activations with S8 per-channel weights: the fast combination on x86 CPUs."""
     with tempfile.TemporaryDirectory() as scratch:
         prepared, raw = Path(scratch) / "prepared.onnx", Path(scratch) / "int8.onnx"
-        # Shape inference and graph folding first, as onnxruntime recommends for static quantisation.
-        quant_pre_process(str(fp32_path), str(prepared))
-        quantize_static(
-            str(prepared), str(raw), BatchReader(calibration_images), quant_format=QuantFormat.QDQ,
-            per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-            op_types_to_quantize=["Conv", "Gemm"],  # not the guard's feature-bank MatMul: its distances must stay exact
-        )
+        try:
+            # ONNX shape inference and graph folding first, as onnxruntime recommends for static
+            # quantisation. Its *symbolic* shape inference is skipped: it adds nothing for a plain CNN
+            # and fails on the ensemble's Concat of feature maps (onnxruntime PR #21330 turns it off
+            # by default for that reason).
+            quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=True)
+            quantize_static(
+                str(prepared), str(raw), BatchReader(calibration_images), quant_format=QuantFormat.QDQ,
+                per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                op_types_to_quantize=["Conv", "Gemm"],  # not the guard's feature-bank MatMul: its distances must stay exact
+            )
+        except Exception as exc:  # onnxruntime raises bare Exceptions; the user gets one line
+            raise ExportError(f"INT8 quantisation failed: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
         return write_with_contract(onnx.load(str(raw)), contract, int8_path)
 
 

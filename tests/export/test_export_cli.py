@@ -135,8 +135,10 @@ def test_a_logit_ensemble_exports_as_one_graph_with_its_twin(checkpoint_factory,
     path = tmp_path / "ensemble.pt"
     save_checkpoint(path, {**combined_checkpoint(ingredients, ensemble, "logits", {}), "calibration": first["calibration"]})
     out = tmp_path / "out"
-    assert export(path, out, "--validate-images", str(kermany_mini)) == 0
-    assert json.loads((out / "export_report.json").read_text())["parity"]["passed"]
+    assert export(path, out, "--validate-images", str(kermany_mini), "--quantize", "int8", "--calibration-images", "8", "--max-auc-drop", "1.0") == 0
+    report = json.loads((out / "export_report.json").read_text())
+    assert report["parity"]["passed"] and report["int8"]["accepted"]  # the concatenated graph quantises too
+    assert OnnxModel(out / "model.int8.onnx").contract.model_version.endswith("-int8")
     model = OnnxModel(out / "model.onnx")
     assert model.contract.model_version.startswith("custom_cnn-ens2-") and "x2" in model.contract.architecture
     assert len(model.contract.cam_weights[0]) == ensemble.classifier.fc.in_features  # the CAM spans both members' maps
