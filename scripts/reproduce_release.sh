@@ -39,8 +39,8 @@ train zoo-custom_cnn configs/custom_cnn.yaml --epochs 3 --warmup-epochs 0.3
 #     weight averages (across epochs, across seeds) and the logit ensemble that ships.
 combine() { python -m pneumo.training.average "${@:3}" --combine "$1" --data "$DATA" --out "runs/$2" --threads 2; }
 combine weights swa-release-bin runs/release-bin/epoch_0{2,3,4,5}.pt
-combine weights soup-release-bin-seeds runs/release-bin{,-s7,-s11}/best.pt
-combine logits release-bin-ensemble runs/release-bin{,-s7,-s11}/best.pt
+combine weights soup-release-bin-seeds runs/release-bin{,-s7}/best.pt
+combine logits release-bin-ensemble runs/release-bin{,-s7,-s11}/best.pt --min-gain 0.0005
 
 # 2. Ablations, validation split only (MODEL_CARD.md, "Ablations").
 python -m pneumo.training.ablations --config configs/efficientnet_lite0.yaml --data "$DATA" --out runs/ablations --threads 2

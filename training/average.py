@@ -11,7 +11,8 @@ fine-tuned models is the best-known cheap defence against shift. Two ways, one s
 
 The rule is the greedy soup's: rank the ingredients by the run's monitor on the validation split
 (all must share that split: same ``validation_seed`` and ``val_fraction``), start from the best,
-and keep each next ingredient only if the combination with it scores better. Every decision is
+and keep each next ingredient only if the combination with it scores better (by more than
+``--min-gain``: an ensemble member costs a whole model's compute and size). Every decision is
 made on validation; test is never read. The result is calibrated like ``best.pt``.
 
     python -m pneumo.training.average runs/a/best.pt runs/b/best.pt --combine logits \\
@@ -100,11 +101,12 @@ def _describe(name: str, checkpoint: dict[str, Any]) -> dict[str, Any]:
     return {"checkpoint": name, "seed": checkpoint["config"]["seed"], "epoch": checkpoint.get("val_metrics", {}).get("epoch")}
 
 
-def _better(score: float, best: float, config: TrainConfig) -> bool:
-    return score < best if config.monitor_lower_is_better else score > best
+def _better(score: float, best: float, config: TrainConfig, min_gain: float = 0.0) -> bool:
+    return score < best - min_gain if config.monitor_lower_is_better else score > best + min_gain
 
 
-def greedy_combination(paths: list[Path], data: str | None, out_dir: Path, combine: str = "weights") -> dict[str, Any]:
+def greedy_combination(paths: list[Path], data: str | None, out_dir: Path, combine: str = "weights",
+                       min_gain: float = 0.0) -> dict[str, Any]:
     """Rank, then add ingredients greedily on validation; writes ``out_dir/best.pt`` and ``combination.json``."""
     from .calibrate import check_same_split, validation_dataset
     from .engine import ValidationScorer
@@ -129,7 +131,7 @@ def greedy_combination(paths: list[Path], data: str | None, out_dir: Path, combi
     chosen, chosen_metrics = [ranked[0]], singles[ranked[0]]
     for name in ranked[1:]:
         metrics = score(chosen + [name])
-        kept = _better(metrics[config.monitor], chosen_metrics[config.monitor], config)
+        kept = _better(metrics[config.monitor], chosen_metrics[config.monitor], config, min_gain)
         log.append({"ingredients": chosen + [name], "kind": "kept" if kept else "rejected", **metrics})
         _report(log[-1], config.monitor)
         if kept:
@@ -141,7 +143,7 @@ def greedy_combination(paths: list[Path], data: str | None, out_dir: Path, combi
         parts = {name: checkpoints[name] for name in chosen}
         payload = combined_checkpoint(parts, combine_models(list(parts.values()), combine), combine, chosen_metrics)
     save_checkpoint(out_dir / "best.pt", payload)  # calibrated afterwards, like best.pt after training
-    summary = {"combine": combine, "monitor": config.monitor, "chosen": chosen, "chosen_metrics": chosen_metrics,
+    summary = {"combine": combine, "monitor": config.monitor, "min_gain": min_gain, "chosen": chosen, "chosen_metrics": chosen_metrics,
                "candidates": log, "split": "patient-grouped validation split of train (and its shifted copy)"}
     (out_dir / "combination.json").write_text(json.dumps(summary, indent=1))
     return summary
@@ -160,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("checkpoints", nargs="+", type=Path, help="ingredients: epoch_NN.pt / best.pt of runs that share a validation split")
     parser.add_argument("--combine", choices=COMBINATIONS, default="weights",
                         help="average the weights (one model's cost) or the logits (an ensemble; n times the cost)")
+    parser.add_argument("--min-gain", type=float, default=0.0,
+                        help="keep an ingredient only if the monitor improves by more than this (a logit-ensemble member costs one model's compute)")
     parser.add_argument("--out", type=Path, required=True, help="folder for best.pt (calibrated) and combination.json")
     parser.add_argument("--data", help="where the training data lives now (default: the path stored in the checkpoints)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
@@ -168,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
-        summary = greedy_combination(args.checkpoints, args.data, args.out, args.combine)
+        summary = greedy_combination(args.checkpoints, args.data, args.out, args.combine, args.min_gain)
         print(f"chosen on validation: {len(summary['chosen'])} ingredient(s), {summary['monitor']} "
               f"{summary['chosen_metrics'][summary['monitor']]:.4f}", file=sys.stderr)
         calibrate(args.out / "best.pt", args, data=args.data)
