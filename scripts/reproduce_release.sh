@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Rebuilds the shipped models and every figure in MODEL_CARD.md and the README's model zoo:
 # training, calibration, ablations, export, evaluation on the official test split, benchmarks.
-# About 3 hours on 2 CPU cores (the three trainings run one after another here; the release was
+# About 6 hours on 2 CPU cores (the trainings run one after another here; the release runs were
 # trained as parallel single-thread runs, `--threads 1`, which is what this script uses too).
 #
 #   bash scripts/reproduce_release.sh [KERMANY_224_DIR] [FULLRES_SAMPLE_DIR]
@@ -46,19 +46,21 @@ combine logits release-bin-ensemble runs/release-bin{,-s7,-s11}/best.pt --min-ga
 python -m pneumo.training.ablations --config configs/efficientnet_lite0.yaml --data "$DATA" --out runs/ablations --threads 2
 
 # 3. Export (parity with torch, INT8 with its validation AUC check, input guard, torch twin).
-for name in release-bin-ensemble release-3c zoo-custom_cnn; do
-    quantize=(); [[ $name == release-bin-ensemble ]] && quantize=(--quantize int8)
+for name in release-bin-ensemble release-bin release-3c zoo-custom_cnn; do
+    quantize=(); [[ $name == release-bin* ]] && quantize=(--quantize int8)
     pneumo-export --to onnx --checkpoint "runs/$name/best.pt" --out "exported/$name" --guard-xrays "$FULLRES" "${quantize[@]}"
 done
 
 # 4. The official test split, once per shipped file.
 evaluate_and_record exported/release-bin-ensemble/model.onnx reports/release-bin-ensemble
 evaluate_and_record exported/release-bin-ensemble/model.int8.onnx reports/release-bin-ensemble-int8
+evaluate_and_record exported/release-bin/model.onnx reports/release-bin   # the previous release (one run), for the card and zoo
+evaluate_and_record exported/release-bin/model.int8.onnx reports/release-bin-int8
 evaluate_and_record exported/release-3c/model.onnx reports/release-3c
 evaluate_and_record exported/zoo-custom_cnn/model.onnx reports/zoo-custom_cnn
 
 # 5. Speed and the input guard, on the exported files.
-for model in exported/release-bin-ensemble/model.onnx exported/release-bin-ensemble/model.int8.onnx exported/release-3c/model.onnx exported/zoo-custom_cnn/model.onnx; do
+for model in exported/release-bin-ensemble/model.onnx exported/release-bin-ensemble/model.int8.onnx exported/release-bin/model.onnx exported/release-3c/model.onnx exported/zoo-custom_cnn/model.onnx; do
     python -m benchmarks.runtime_speed --model "$model" --images "$FULLRES" --threads 1
 done
 python -m benchmarks.guard_rates --model exported/release-bin-ensemble/model.onnx
