@@ -120,18 +120,13 @@ def run_export(args: argparse.Namespace) -> dict:
     return report
 
 
-EXPLAIN_KEYS = ("model_state", "config", "classes", "preprocess", "calibration", "data_summary", "code_version", "combined_from", "ensemble_members")
-
-
 def save_explain_checkpoint(checkpoint: dict, path: Path) -> None:
     """The torch weights that Grad-CAM (Captum) needs, beside the ONNX they were exported to: the
     state_dict and what rebuilds the model, without the optimizer and training state (a third of
     the size)."""
-    from pneumo.training.checkpoint import save_checkpoint
+    from pneumo.training.checkpoint import inference_checkpoint, save_checkpoint
 
-    slim = {key: checkpoint[key] for key in EXPLAIN_KEYS if key in checkpoint}
-    slim["run_state"] = {"best_epoch": checkpoint.get("run_state", {}).get("best_epoch", 0)}
-    save_checkpoint(path, slim)
+    save_checkpoint(path, inference_checkpoint(checkpoint))
 
 
 def quantize_and_compare(fp32: OnnxModel, staging: Path, contract, train_samples, images: np.ndarray, labels: np.ndarray, args) -> dict:

@@ -30,15 +30,17 @@ from typing import Any
 import torch
 
 from .calibration import CalibrationError
-from .checkpoint import CheckpointError, code_version, load_checkpoint, rebuild_model, save_checkpoint
-from .config import TrainConfig, config_from_dict
+from pneumo_runtime.preprocess import PreprocessContract
+
+from .checkpoint import CheckpointError, code_version, inference_checkpoint, load_checkpoint, rebuild_model, save_checkpoint
+from .config import config_from_dict
 from .models import PneumoClassifier
 from .models.ensemble import ensemble_of
 
 COMBINATIONS = ("weights", "logits")
 
-INFERENCE_KEYS = ("model_state", "config", "classes", "preprocess", "val_metrics", "data_summary", "run_state", "code_version")
-SPLIT_KEYS = ("model", "task", "input_size", "clahe", "val_fraction", "val_data", "max_val_samples")
+# What the ingredients must share: the same network shape, and the same validation split.
+COMPATIBILITY_KEYS = ("model", "task", "input_size", "clahe", "val_fraction", "val_data", "max_val_samples")
 
 
 class AverageError(ValueError):
@@ -51,7 +53,7 @@ def check_compatible(checkpoints: dict[str, dict[str, Any]]) -> None:
     reference = config_from_dict(first["config"])
     for name, checkpoint in others:
         config = config_from_dict(checkpoint["config"])
-        differing = [key for key in SPLIT_KEYS if getattr(config, key) != getattr(reference, key)]
+        differing = [key for key in COMPATIBILITY_KEYS if getattr(config, key) != getattr(reference, key)]
         if config.validation_seed != reference.validation_seed:
             differing.append("validation_seed (split_seed or seed)")
         if checkpoint["classes"] != first["classes"] or checkpoint["preprocess"] != first["preprocess"]:
@@ -82,7 +84,6 @@ def combined_checkpoint(ingredients: dict[str, dict[str, Any]], model: PneumoCla
         "preprocess": first["preprocess"],
         "val_metrics": val_metrics,
         "data_summary": first.get("data_summary", {}),
-        "run_state": {"best_epoch": 0, "history": []},
         "combined_from": {"combine": combine, "ingredients": [_describe(name, c) for name, c in ingredients.items()]},
         **({"ensemble_members": len(ingredients)} if combine == "logits" else {}),
         "code_version": code_version(),
@@ -101,10 +102,6 @@ def _describe(name: str, checkpoint: dict[str, Any]) -> dict[str, Any]:
     return {"checkpoint": name, "seed": checkpoint["config"]["seed"], "epoch": checkpoint.get("val_metrics", {}).get("epoch")}
 
 
-def _better(score: float, best: float, config: TrainConfig, min_gain: float = 0.0) -> bool:
-    return score < best - min_gain if config.monitor_lower_is_better else score > best + min_gain
-
-
 def greedy_combination(paths: list[Path], data: str | None, out_dir: Path, combine: str = "weights",
                        min_gain: float = 0.0) -> dict[str, Any]:
     """Rank, then add ingredients greedily on validation; writes ``out_dir/best.pt`` and ``combination.json``."""
@@ -115,33 +112,33 @@ def greedy_combination(paths: list[Path], data: str | None, out_dir: Path, combi
     check_compatible(checkpoints)
     first = next(iter(checkpoints.values()))
     config = config_from_dict({**first["config"], **({"data": data} if data else {})})
-    val_set = validation_dataset(config, rebuild_model(first).contract, config.data)
+    val_set = validation_dataset(config, PreprocessContract.from_dict(first["preprocess"]), config.data)
     check_same_split(val_set, first)
     scorer = ValidationScorer(val_set, config, torch.device("cpu"))
 
-    def score(ingredients: list[str]) -> dict[str, float]:
-        return scorer.score(combine_models([checkpoints[name] for name in ingredients], combine))
+    def score(ingredients: list[str]) -> tuple[PneumoClassifier, dict[str, float]]:
+        model = combine_models([checkpoints[name] for name in ingredients], combine)
+        return model, scorer.score(model)
 
     log: list[dict[str, Any]] = []
-    singles = {name: score([name]) for name in checkpoints}
+    singles = {name: score([name])[1] for name in checkpoints}
     for name, metrics in singles.items():
         log.append({"ingredients": [name], "kind": "single", **metrics})
         _report(log[-1], config.monitor)
     ranked = sorted(singles, key=lambda n: singles[n][config.monitor], reverse=not config.monitor_lower_is_better)
-    chosen, chosen_metrics = [ranked[0]], singles[ranked[0]]
+    chosen, chosen_metrics, chosen_model = [ranked[0]], singles[ranked[0]], None
     for name in ranked[1:]:
-        metrics = score(chosen + [name])
-        kept = _better(metrics[config.monitor], chosen_metrics[config.monitor], config, min_gain)
+        model, metrics = score(chosen + [name])
+        kept = config.improves(metrics[config.monitor], chosen_metrics[config.monitor], min_gain)
         log.append({"ingredients": chosen + [name], "kind": "kept" if kept else "rejected", **metrics})
         _report(log[-1], config.monitor)
         if kept:
-            chosen, chosen_metrics = chosen + [name], metrics
+            chosen, chosen_metrics, chosen_model = chosen + [name], metrics, model
     out_dir.mkdir(parents=True, exist_ok=True)
-    if len(chosen) == 1:  # no combination beat the best ingredient: it is the result, without its training state
-        payload = {key: checkpoints[chosen[0]][key] for key in INFERENCE_KEYS if key in checkpoints[chosen[0]]}
+    if chosen_model is None:  # no combination beat the best ingredient: it is the result, without its training state
+        payload = inference_checkpoint(checkpoints[chosen[0]])
     else:
-        parts = {name: checkpoints[name] for name in chosen}
-        payload = combined_checkpoint(parts, combine_models(list(parts.values()), combine), combine, chosen_metrics)
+        payload = combined_checkpoint({name: checkpoints[name] for name in chosen}, chosen_model, combine, chosen_metrics)
     save_checkpoint(out_dir / "best.pt", payload)  # calibrated afterwards, like best.pt after training
     summary = {"combine": combine, "monitor": config.monitor, "min_gain": min_gain, "chosen": chosen, "chosen_metrics": chosen_metrics,
                "candidates": log, "split": "patient-grouped validation split of train (and its shifted copy)"}

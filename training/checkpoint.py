@@ -22,6 +22,8 @@ from .models import PneumoClassifier, create_model
 from .models.ensemble import ensemble_of
 
 FORMAT = "pneumo-checkpoint/1"
+# What only resuming needs: dropped from checkpoints that are served or shipped (a third of the size).
+TRAINING_STATE_KEYS = ("format", "train_state", "ema_state", "optimizer_state", "scheduler_state")
 
 
 class CheckpointError(ValueError):
@@ -44,6 +46,13 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     temporary = path.with_suffix(path.suffix + ".tmp")
     torch.save({"format": FORMAT, **payload}, temporary)
     temporary.replace(path)
+
+
+def inference_checkpoint(checkpoint: dict[str, Any]) -> dict[str, Any]:
+    """The checkpoint without training state; of the run state only the epoch it came from."""
+    slim = {key: value for key, value in checkpoint.items() if key not in TRAINING_STATE_KEYS}
+    slim["run_state"] = {"best_epoch": checkpoint.get("run_state", {}).get("best_epoch", 0)}
+    return slim
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -77,11 +86,9 @@ def rebuild_model(checkpoint: dict[str, Any]) -> LoadedModel:
     """The same, for a checkpoint already read (one read of a large file is enough)."""
     config = config_from_dict(checkpoint["config"])
     classes = list(checkpoint["classes"])
-    model = create_model(config.model, len(classes), pretrained="none", dropout=config.dropout)
-    members = int(checkpoint.get("ensemble_members", 1))  # written by training/average.py --combine logits
-    if members > 1:
-        model = ensemble_of([model] + [create_model(config.model, len(classes), pretrained="none", dropout=config.dropout)
-                                       for _ in range(members - 1)])
+    members = [create_model(config.model, len(classes), pretrained="none", dropout=config.dropout)
+               for _ in range(int(checkpoint.get("ensemble_members", 1)))]  # >1: written by average.py --combine logits
+    model = members[0] if len(members) == 1 else ensemble_of(members)
     model.load_state_dict(checkpoint["model_state"])
     contract = PreprocessContract.from_dict(checkpoint["preprocess"])
     return LoadedModel(model.eval(), config, classes, contract, checkpoint)

@@ -99,6 +99,10 @@ class TrainConfig:
     def monitor_lower_is_better(self) -> bool:
         return self.monitor.endswith("loss")
 
+    def improves(self, score: float, best: float, min_gain: float = 0.0) -> bool:
+        """Whether ``score`` beats ``best`` on the monitor by more than ``min_gain``."""
+        return score < best - min_gain if self.monitor_lower_is_better else score > best + min_gain
+
     @property
     def scores_shifted_validation(self) -> bool:
         return self.shift_validation or self.monitor.startswith("shift_")

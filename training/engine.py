@@ -229,7 +229,7 @@ class Trainer:
         state.history.append(row)
         state.epoch = epoch + 1
         score = val[config.monitor]
-        improved = state.best_metric is None or (score < state.best_metric if config.monitor_lower_is_better else score > state.best_metric)
+        improved = state.best_metric is None or config.improves(score, state.best_metric)
         if improved:
             state.best_metric, state.best_epoch, state.stale_epochs = score, epoch + 1, 0
         else:

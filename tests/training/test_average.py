@@ -85,9 +85,7 @@ def test_checkpoints_of_other_tasks_are_refused(tiny_checkpoint: Path, tiny_thre
 
 
 def test_a_member_is_kept_only_for_a_gain_above_min_gain() -> None:
-    from pneumo.training.average import _better
-
     higher_is_better, lower_is_better = TrainConfig(monitor="shift_auc"), TrainConfig(monitor="shift_loss")
-    assert _better(0.9953, 0.9947, higher_is_better, 0.0005)
-    assert not _better(0.99533, 0.99531, higher_is_better, 0.0005)  # a tie in practice costs a whole model
-    assert _better(0.18, 0.19, lower_is_better, 0.005) and not _better(0.188, 0.19, lower_is_better, 0.005)
+    assert higher_is_better.improves(0.9953, 0.9947, 0.0005)
+    assert not higher_is_better.improves(0.99533, 0.99531, 0.0005)  # a tie in practice costs a whole model
+    assert lower_is_better.improves(0.18, 0.19, 0.005) and not lower_is_better.improves(0.188, 0.19, 0.005)
