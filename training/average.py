@@ -27,6 +27,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from .calibration import CalibrationError
@@ -116,29 +117,36 @@ def greedy_combination(paths: list[Path], data: str | None, out_dir: Path, combi
     check_same_split(val_set, first)
     scorer = ValidationScorer(val_set, config, torch.device("cpu"))
 
-    def score(ingredients: list[str]) -> tuple[PneumoClassifier, dict[str, float]]:
-        model = combine_models([checkpoints[name] for name in ingredients], combine)
-        return model, scorer.score(model)
+    if combine == "logits":  # each member runs once; an ensemble's logits are their mean
+        member_logits = {name: scorer.logits(rebuild_model(c).model) for name, c in checkpoints.items()}
+
+        def score(ingredients: list[str]) -> dict[str, float]:
+            return scorer.metrics({split: np.mean([member_logits[n][split] for n in ingredients], axis=0)
+                                   for split in member_logits[ingredients[0]]})
+    else:
+        def score(ingredients: list[str]) -> dict[str, float]:
+            return scorer.score(combine_models([checkpoints[name] for name in ingredients], combine))
 
     log: list[dict[str, Any]] = []
-    singles = {name: score([name])[1] for name in checkpoints}
+    singles = {name: score([name]) for name in checkpoints}
     for name, metrics in singles.items():
         log.append({"ingredients": [name], "kind": "single", **metrics})
         _report(log[-1], config.monitor)
     ranked = sorted(singles, key=lambda n: singles[n][config.monitor], reverse=not config.monitor_lower_is_better)
-    chosen, chosen_metrics, chosen_model = [ranked[0]], singles[ranked[0]], None
+    chosen, chosen_metrics = [ranked[0]], singles[ranked[0]]
     for name in ranked[1:]:
-        model, metrics = score(chosen + [name])
+        metrics = score(chosen + [name])
         kept = config.improves(metrics[config.monitor], chosen_metrics[config.monitor], min_gain)
         log.append({"ingredients": chosen + [name], "kind": "kept" if kept else "rejected", **metrics})
         _report(log[-1], config.monitor)
         if kept:
-            chosen, chosen_metrics, chosen_model = chosen + [name], metrics, model
+            chosen, chosen_metrics = chosen + [name], metrics
     out_dir.mkdir(parents=True, exist_ok=True)
-    if chosen_model is None:  # no combination beat the best ingredient: it is the result, without its training state
+    if len(chosen) == 1:  # no combination beat the best ingredient: it is the result, without its training state
         payload = inference_checkpoint(checkpoints[chosen[0]])
     else:
-        payload = combined_checkpoint({name: checkpoints[name] for name in chosen}, chosen_model, combine, chosen_metrics)
+        model = combine_models([checkpoints[name] for name in chosen], combine)
+        payload = combined_checkpoint({name: checkpoints[name] for name in chosen}, model, combine, chosen_metrics)
     save_checkpoint(out_dir / "best.pt", payload)  # calibrated afterwards, like best.pt after training
     summary = {"combine": combine, "monitor": config.monitor, "min_gain": min_gain, "chosen": chosen, "chosen_metrics": chosen_metrics,
                "candidates": log, "split": "patient-grouped validation split of train (and its shifted copy)"}

@@ -55,21 +55,40 @@ class ValidationScorer:
             self.shift_loader = DataLoader(shifted, batch_size=config.batch_size * 2, num_workers=0)
 
     def score(self, model: torch.nn.Module) -> dict[str, float]:
-        metrics = self._score(model, self.loader)
+        return self.metrics(self.logits(model))
+
+    def logits(self, model: torch.nn.Module) -> dict[str, np.ndarray]:
+        """Raw logits on the validation split ("clean") and its shifted copy ("shift").
+
+        A logit ensemble's logits are its members' mean, so combinations score from these
+        without running the members again.
+        """
+        outputs = {"clean": self._logits(model, self.loader)}
         if self.shift_loader is not None:
             self.shift_loader.dataset.augmentation.set_random_seed(self.seed)  # the same shifted images every time
-            shifted = self._score(model, self.shift_loader)
+            outputs["shift"] = self._logits(model, self.shift_loader)
+        return outputs
+
+    def metrics(self, logits: dict[str, np.ndarray]) -> dict[str, float]:
+        metrics = classification_metrics(self.labels, _softmax(logits["clean"]))
+        if "shift" in logits:
+            shifted = classification_metrics(self.labels, _softmax(logits["shift"]))
             metrics.update({f"shift_{k}": shifted[k] for k in ("auc", "loss", "accuracy")})
         return metrics
 
     @torch.no_grad()
-    def _score(self, model: torch.nn.Module, loader: DataLoader) -> dict[str, float]:
+    def _logits(self, model: torch.nn.Module, loader: DataLoader) -> np.ndarray:
         model.eval()
-        probabilities, labels = [], []
+        logits, labels = [], []
         for images, batch_labels in loader:
-            probabilities.append(torch.softmax(model(images.to(self.device)).float(), dim=1).cpu().numpy())
+            logits.append(model(images.to(self.device)).float().cpu().numpy())
             labels.append(batch_labels.numpy())
-        return classification_metrics(np.concatenate(labels), np.concatenate(probabilities))
+        self.labels = np.concatenate(labels)  # both loaders keep the split's order (no shuffling)
+        return np.concatenate(logits)
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    return torch.softmax(torch.from_numpy(logits), dim=1).numpy()
 
 
 def seed_everything(seed: int) -> None:

@@ -89,3 +89,23 @@ def test_a_member_is_kept_only_for_a_gain_above_min_gain() -> None:
     assert higher_is_better.improves(0.9953, 0.9947, 0.0005)
     assert not higher_is_better.improves(0.99533, 0.99531, 0.0005)  # a tie in practice costs a whole model
     assert lower_is_better.improves(0.18, 0.19, 0.005) and not lower_is_better.improves(0.188, 0.19, 0.005)
+
+
+def test_an_ensemble_scored_from_its_members_cached_logits_scores_as_the_ensemble_itself(
+    tiny_checkpoint: Path, tiny_checkpoint_other_weights: Path, kermany_mini: Path
+) -> None:
+    from pneumo.training.calibrate import validation_dataset
+    from pneumo.training.config import config_from_dict
+    from pneumo.training.engine import ValidationScorer
+    from pneumo_runtime.preprocess import PreprocessContract
+
+    checkpoints = [load_checkpoint(p) for p in (tiny_checkpoint, tiny_checkpoint_other_weights)]
+    config = config_from_dict({**checkpoints[0]["config"], "data": str(kermany_mini), "shift_validation": True})
+    val_set = validation_dataset(config, PreprocessContract.from_dict(checkpoints[0]["preprocess"]), config.data)
+    scorer = ValidationScorer(val_set, config, torch.device("cpu"))
+    members = [model_from_checkpoint(p).model for p in (tiny_checkpoint, tiny_checkpoint_other_weights)]
+    member_logits = [scorer.logits(m) for m in members]
+    from_cache = scorer.metrics({split: sum(l[split] for l in member_logits) / 2 for split in member_logits[0]})
+    direct = scorer.score(ensemble_of(members))
+    assert set(from_cache) == set(direct) and "shift_auc" in direct
+    assert all(abs(from_cache[k] - direct[k]) < 1e-5 for k in direct)
