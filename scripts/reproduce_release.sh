@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # Rebuilds the shipped models and every figure in MODEL_CARD.md and the README's model zoo:
 # training, calibration, ablations, export, evaluation on the official test split, benchmarks.
-# About 6 hours on 2 CPU cores (the trainings run one after another here; the release runs were
-# trained as parallel single-thread runs, `--threads 1`, which is what this script uses too).
 #
 #   bash scripts/reproduce_release.sh [KERMANY_224_DIR] [FULLRES_SAMPLE_DIR]
+#   WORKERS=4 bash scripts/reproduce_release.sh     # data-loader processes per run (default 0)
 #
-# Nothing here chooses anything on test: epochs, temperatures and thresholds come from the
-# patient-grouped validation split inside train; test is only evaluated, after export.
+# Time: about 45 hours on 2 CPU cores, under an hour on one GPU (pneumo-train uses CUDA when it
+# is there, with mixed precision). The runs named gpu-* were trained on a lent H200 GPU with these
+# very commands (the earlier release-* runs on the 2 CPU cores); their weights travelled back as
+# FP16, so a rerun matches them to seed-noise, not bit for bit.
+#
+# Nothing here chooses anything on test: epochs, ensemble members, temperatures and thresholds
+# come from the patient-grouped validation split inside train; test is only evaluated, after export.
 set -euo pipefail
 DATA=${1:-../shared/data/kermany_224}
 FULLRES=${2:-../shared/data/kermany_fullres_sample}
@@ -18,7 +22,7 @@ train() {  # name config [extra flags...]; an interrupted (or finished) run resu
     if [[ -f runs/$name/last.pt ]]; then
         pneumo-train --resume "runs/$name" --threads 1
     else
-        pneumo-train --config "$config" --data "$DATA" --threads 1 --out "runs/$name" "$@"
+        pneumo-train --config "$config" --data "$DATA" --threads 1 --num-workers "${WORKERS:-0}" --out "runs/$name" "$@"
     fi
 }
 
@@ -27,51 +31,71 @@ evaluate_and_record() {  # model.onnx report_dir: evaluate this very file on tes
     pneumo-export --record-test-metrics "$1" --test-metrics "$2/metrics.json"
 }
 
-# 1. Training (each calibrates its best.pt on validation at the end). The two seed variants share
-#    release-bin's validation split (--split-seed 42), so they can be combined on clean validation.
-train release-bin configs/efficientnet_lite0.yaml
-train release-bin-s7 configs/efficientnet_lite0.yaml --seed 7 --split-seed 42 --epochs 6
-train release-bin-s11 configs/efficientnet_lite0.yaml --seed 11 --split-seed 42
-train release-3c configs/efficientnet_lite0_three_class.yaml
+# 1. Training (each calibrates its best.pt on validation at the end). Every binary run shares
+#    release-bin's validation split (--split-seed 42), every three-class run release-3c's, so
+#    runs can be combined on a clean validation split. Runs of the earlier 5-epoch (binary) and
+#    4-epoch (three-class) recipe, then of the current 10- and 8-epoch recipe (configs/*.yaml).
+BIN=configs/efficientnet_lite0.yaml TRI=configs/efficientnet_lite0_three_class.yaml
+train release-bin $BIN --epochs 5
+train release-bin-s7 $BIN --seed 7 --split-seed 42 --epochs 6
+train release-bin-s11 $BIN --seed 11 --split-seed 42 --epochs 5
+train release-3c $TRI --epochs 4
+for seed in 1 2 3 4; do
+    train gpu-bin-s$seed $BIN --seed $seed --split-seed 42 --epochs 5
+    train gpu-3c-s$seed $TRI --seed $seed --split-seed 42 --epochs 4
+done
+train gpu-bin-e10 $BIN
+train gpu-3c-e8 $TRI
+for seed in 1 2 3 4; do
+    train gpu-bin-e10-s$seed $BIN --seed $seed --split-seed 42
+    train gpu-3c-e8-s$seed $TRI --seed $seed --split-seed 42
+done
+train gpu-bin-i288 $BIN --epochs 5 --input-size 288   # input-size ablation (validation only)
 train zoo-custom_cnn configs/custom_cnn.yaml --epochs 3 --warmup-epochs 0.3
 
 # 1b. Combinations, greedy on the shifted-validation AUC (MODEL_CARD.md, "Combining runs"):
-#     weight averages (across epochs, across seeds) and the logit ensemble that ships.
+#     weight averages (across epochs, across seeds), the previous release's two-run ensemble, and
+#     the ensembles that ship, each chosen from every run of its task.
 combine() { python -m pneumo.training.average "${@:3}" --combine "$1" --data "$DATA" --out "runs/$2" --threads 2; }
 combine weights swa-release-bin runs/release-bin/epoch_0{2,3,4,5}.pt
 combine weights soup-release-bin-seeds runs/release-bin{,-s7}/best.pt
 combine logits release-bin-ensemble runs/release-bin{,-s7,-s11}/best.pt --min-gain 0.0005
+combine logits release-bin-ensemble-e10 runs/release-bin{,-s7,-s11}/best.pt runs/gpu-bin-{s1,s2,s3,s4,e10,e10-s1,e10-s2,e10-s3,e10-s4}/best.pt --min-gain 0.0005
+combine logits release-3c-ensemble runs/release-3c/best.pt runs/gpu-3c-{s1,s2,s3,s4,e8,e8-s1,e8-s2,e8-s3,e8-s4}/best.pt --min-gain 0.0005
 
 # 2. Ablations, validation split only (MODEL_CARD.md, "Ablations").
 python -m pneumo.training.ablations --config configs/efficientnet_lite0.yaml --data "$DATA" --out runs/ablations --threads 2
 
 # 3. Export (parity with torch, INT8 with its validation AUC check, input guard, torch twin).
-for name in release-bin-ensemble release-bin release-3c zoo-custom_cnn; do
+for name in release-bin-ensemble-e10 release-bin-ensemble release-bin release-3c-ensemble release-3c zoo-custom_cnn; do
     quantize=(); [[ $name == release-bin* ]] && quantize=(--quantize int8)
     pneumo-export --to onnx --checkpoint "runs/$name/best.pt" --out "exported/$name" --guard-xrays "$FULLRES" "${quantize[@]}"
 done
 
-# 4. The official test split, once per shipped file.
+# 4. The official test split, once per shipped file (and the earlier releases, for the card's history rows).
+evaluate_and_record exported/release-bin-ensemble-e10/model.onnx reports/release-bin-ensemble-e10
+evaluate_and_record exported/release-bin-ensemble-e10/model.int8.onnx reports/release-bin-ensemble-e10-int8
 evaluate_and_record exported/release-bin-ensemble/model.onnx reports/release-bin-ensemble
 evaluate_and_record exported/release-bin-ensemble/model.int8.onnx reports/release-bin-ensemble-int8
-evaluate_and_record exported/release-bin/model.onnx reports/release-bin   # the previous release (one run), for the card and zoo
+evaluate_and_record exported/release-bin/model.onnx reports/release-bin
 evaluate_and_record exported/release-bin/model.int8.onnx reports/release-bin-int8
+evaluate_and_record exported/release-3c-ensemble/model.onnx reports/release-3c-ensemble
 evaluate_and_record exported/release-3c/model.onnx reports/release-3c
 evaluate_and_record exported/zoo-custom_cnn/model.onnx reports/zoo-custom_cnn
 
 # 5. Speed and the input guard, on the exported files.
-for model in exported/release-bin-ensemble/model.onnx exported/release-bin-ensemble/model.int8.onnx exported/release-bin/model.onnx exported/release-3c/model.onnx exported/zoo-custom_cnn/model.onnx; do
+for model in exported/release-bin-ensemble-e10/model.onnx exported/release-bin-ensemble-e10/model.int8.onnx exported/release-bin/model.onnx exported/release-3c-ensemble/model.onnx exported/zoo-custom_cnn/model.onnx; do
     python -m benchmarks.runtime_speed --model "$model" --images "$FULLRES" --threads 1
 done
-python -m benchmarks.guard_rates --model exported/release-bin-ensemble/model.onnx
+python -m benchmarks.guard_rates --model exported/release-bin-ensemble-e10/model.onnx
 
 # 6. Ship: the runtime's default model (FP32 + INT8 + torch twin) and the three-class model.
-for suffix in onnx json pt; do cp "exported/release-bin-ensemble/model.$suffix" "pneumo_runtime/models/default.$suffix"; done
-for suffix in onnx json; do cp "exported/release-bin-ensemble/model.int8.$suffix" "pneumo_runtime/models/default.int8.$suffix"; done
-for suffix in onnx json pt; do cp "exported/release-3c/model.$suffix" "pneumo_runtime/models/three_class.$suffix"; done
+for suffix in onnx json pt; do cp "exported/release-bin-ensemble-e10/model.$suffix" "pneumo_runtime/models/default.$suffix"; done
+for suffix in onnx json; do cp "exported/release-bin-ensemble-e10/model.int8.$suffix" "pneumo_runtime/models/default.int8.$suffix"; done
+for suffix in onnx json pt; do cp "exported/release-3c-ensemble/model.$suffix" "pneumo_runtime/models/three_class.$suffix"; done
 
 # 7. The model card's figures and failure examples.
 mkdir -p docs/model_card/binary docs/model_card/three_class
-cp reports/release-bin-ensemble/*.png docs/model_card/binary/
-cp reports/release-3c/*.png docs/model_card/three_class/
-python scripts/failure_examples.py --predictions reports/release-bin-ensemble/predictions.csv --data "$DATA" --model default --out docs/model_card/failures
+cp reports/release-bin-ensemble-e10/*.png docs/model_card/binary/
+cp reports/release-3c-ensemble/*.png docs/model_card/three_class/
+python scripts/failure_examples.py --predictions reports/release-bin-ensemble-e10/predictions.csv --data "$DATA" --model default --out docs/model_card/failures
