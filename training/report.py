@@ -184,14 +184,24 @@ def _calibration_lines(metrics: Metrics) -> list[str]:
              f"`{rule.get('rule')}` with target {rule.get('target')} (chosen on validation)." if calibration.get("threshold") is not None
              else "- Decisions: argmax over the classes."]
     if validation:
-        lines.append(f"- Validation ({validation.get('n_images')} images, {validation.get('n_patients')} patients): ECE "
-                     f"{_number(validation.get('ece_before'))} before, {_number(validation.get('ece_after'))} after calibration; "
-                     + (f"there the operating point gave sensitivity {_number(validation.get('sensitivity'))}, "
-                        f"specificity {_number(validation.get('specificity'))}." if calibration.get("threshold") is not None
-                        else f"accuracy there {_number(validation.get('accuracy'))}."))
+        lines.append(_validation_line(validation, thresholded=calibration.get("threshold") is not None))
     lines.append(f"- {metrics['data']['split']}: ECE {_ci(metrics['threshold_free_uncalibrated']['ece'])} before, "
                  f"{_ci(metrics['threshold_free']['ece'])} after calibration (15 bins, top-label).")
     return lines
+
+
+def _validation_line(validation: dict[str, Any], thresholded: bool) -> str:
+    """The validation figures the contract carries, and only those: an INT8 contract has its own AUC
+    and accuracy but borrows the FP32 model's calibration, so it has no ECE or patient count."""
+    size = f"{validation.get('n_images')} images" + (f", {validation['n_patients']} patients" if "n_patients" in validation else "")
+    if "ece_before" not in validation:
+        figures = ", ".join(f"{key} {_number(validation[key])}" for key in ("auc_roc", "accuracy") if key in validation)
+        return f"- Validation ({size}): {figures}" + (f" ({validation['note']})." if validation.get("note") else ".")
+    return (f"- Validation ({size}): ECE {_number(validation.get('ece_before'))} before, "
+            f"{_number(validation.get('ece_after'))} after calibration; "
+            + (f"there the operating point gave sensitivity {_number(validation.get('sensitivity'))}, "
+               f"specificity {_number(validation.get('specificity'))}." if thresholded
+               else f"accuracy there {_number(validation.get('accuracy'))}."))
 
 
 def render_markdown(metrics: Metrics) -> str:

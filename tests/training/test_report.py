@@ -6,7 +6,7 @@ import re
 import pytest
 
 from pneumo.training.evaluate_cli import main
-from pneumo.training.report import FIGURES, write_report
+from pneumo.training.report import FIGURES, render_markdown, write_report
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -48,3 +48,14 @@ def test_report_quotes_the_numbers_of_metrics_json(report_dir):
     assert f"{metrics['calibration']['temperature']:.3f}" in markdown
     reliability = metrics["curves"]["reliability"]
     assert sum(b["count"] for b in reliability["calibrated"]) == metrics["data"]["n_images"]
+
+
+def test_an_int8_contracts_validation_line_shows_its_own_figures_and_no_placeholders(report_dir):
+    metrics = json.loads((report_dir / "metrics.json").read_text())
+    # What an INT8 contract carries: its own AUC and accuracy, the FP32 model's calibration.
+    metrics["calibration"]["validation"] = {"accuracy": 0.949, "auc_roc": 0.998, "n_images": 746,
+                                            "note": "measured on the INT8 model; temperature and threshold are the FP32 model's"}
+    markdown = render_markdown(metrics)
+    line = next(l for l in markdown.splitlines() if l.startswith("- Validation"))
+    assert "None" not in line and "n/a" not in line
+    assert "746 images" in line and "auc_roc 0.998" in line and "INT8 model" in line
