@@ -51,6 +51,7 @@ for seed in 1 2 3 4; do
     train gpu-3c-e8-s$seed $TRI --seed $seed --split-seed 42
 done
 train gpu-bin-i288 $BIN --epochs 5 --input-size 288   # input-size ablation (validation only)
+train ablation-noclahe-e5 $BIN --epochs 5 --split-seed 42 --no-clahe   # CLAHE ablation, full length (validation only)
 train zoo-custom_cnn configs/custom_cnn.yaml --epochs 3 --warmup-epochs 0.3
 
 # 1b. Combinations, greedy on the shifted-validation AUC (MODEL_CARD.md, "Combining runs"):
