@@ -47,6 +47,7 @@ class ValidationScorer:
 
     def __init__(self, val_set: XrayDataset, config: TrainConfig, device: torch.device):
         self.device, self.seed = device, config.validation_seed
+        self.labels = val_set.labels  # both loaders keep the split's order (no shuffling)
         self.loader = DataLoader(val_set, batch_size=config.batch_size * 2, num_workers=config.num_workers)
         self.shift_loader = None
         if config.scores_shifted_validation:
@@ -79,12 +80,7 @@ class ValidationScorer:
     @torch.no_grad()
     def _logits(self, model: torch.nn.Module, loader: DataLoader) -> np.ndarray:
         model.eval()
-        logits, labels = [], []
-        for images, batch_labels in loader:
-            logits.append(model(images.to(self.device)).float().cpu().numpy())
-            labels.append(batch_labels.numpy())
-        self.labels = np.concatenate(labels)  # both loaders keep the split's order (no shuffling)
-        return np.concatenate(logits)
+        return np.concatenate([model(images.to(self.device)).float().cpu().numpy() for images, _ in loader])
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
