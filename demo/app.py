@@ -61,6 +61,7 @@ def build_app(predictor: Predictor | None = None, service: DemoService | None = 
     has_attention = bool(service.explainer and service.explainer.has_attention)
     files = examples if examples is not None else example_files()
     keep = public_digests(files)
+    field_of_view = contract.preprocess.ellipse_mask  # outlined on every map: the model saw nothing outside it
 
     def run(kind: str, path: str | None) -> Analysis:
         if not path:
@@ -86,8 +87,8 @@ def build_app(predictor: Predictor | None = None, service: DemoService | None = 
     def explain(path: str | None, opacity: float) -> tuple[Any, ...]:
         analysis = run("explain", path)
         original = display_gray(analysis.gray) if analysis.gray is not None else None
-        overlay = blend(analysis.gray, analysis.heatmap, opacity) if analysis.heatmap is not None else None
-        attention = blend(analysis.gray, analysis.attention, opacity) if analysis.attention is not None else None
+        overlay = blend(analysis.gray, analysis.heatmap, opacity, field_of_view) if analysis.heatmap is not None else None
+        attention = blend(analysis.gray, analysis.attention, opacity, field_of_view) if analysis.attention is not None else None
         method = f"Map drawn by: **{analysis.method}**" if analysis.method else "No map: the image was not analysed."
         maps = (analysis.gray, analysis.heatmap, analysis.attention) if overlay is not None else None
         return label_value(analysis), summary_markdown(analysis), analysis.details, original, overlay, method, attention, maps
@@ -96,7 +97,8 @@ def build_app(predictor: Predictor | None = None, service: DemoService | None = 
         if not maps:
             return None, None
         gray, heatmap, attention = maps
-        return blend(gray, heatmap, opacity), blend(gray, attention, opacity) if attention is not None else None
+        return (blend(gray, heatmap, opacity, field_of_view),
+                blend(gray, attention, opacity, field_of_view) if attention is not None else None)
 
     with gr.Blocks(title="pneumo: pneumonia second opinion (not a diagnostic device)", delete_cache=CACHE_SWEEP) as app:
         gr.Markdown("# pneumo: pneumonia second opinion on chest X-rays")

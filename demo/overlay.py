@@ -16,11 +16,20 @@ def display_gray(gray: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(gray, cv2.COLOR_GRAY2RGB)
 
 
-def blend(gray: np.ndarray, heatmap: np.ndarray, opacity: float) -> np.ndarray:
-    """RGB uint8: ``gray`` under a JET-coloured ``heatmap`` ([0, 1], any size) at ``opacity`` in [0, 1]."""
+def blend(gray: np.ndarray, heatmap: np.ndarray, opacity: float, ellipse_mask: float = 0.0) -> np.ndarray:
+    """RGB uint8: ``gray`` under a JET-coloured ``heatmap`` ([0, 1], any size) at ``opacity`` in [0, 1].
+
+    ``ellipse_mask`` > 0 outlines the model's field of view (the contract's preprocessing): a
+    reader must know that nothing outside it, a marker or a corner finding, reached the model.
+    """
     base = display_gray(gray)
     height, width = base.shape[:2]
     resized = cv2.resize(heatmap.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
     coloured = cv2.cvtColor(cv2.applyColorMap(np.uint8(np.clip(resized, 0, 1) * 255), cv2.COLORMAP_JET), cv2.COLOR_BGR2RGB)
     alpha = float(np.clip(opacity, 0.0, 1.0))
-    return cv2.addWeighted(coloured, alpha, base, 1.0 - alpha, 0.0)
+    blended = cv2.addWeighted(coloured, alpha, base, 1.0 - alpha, 0.0)
+    if ellipse_mask > 0:
+        # The model's input is the image squashed to a square, so its circle is this ellipse here.
+        axes = (round(ellipse_mask * width / 2), round(ellipse_mask * height / 2))
+        cv2.ellipse(blended, (width // 2, height // 2), axes, 0, 0, 360, (255, 255, 255), max(1, round(max(width, height) / 300)), cv2.LINE_AA)
+    return blended

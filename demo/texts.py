@@ -35,5 +35,8 @@ def metrics_line(contract: ModelContract) -> str:
 
 def model_card(contract: ModelContract) -> str:
     """Markdown shown on every screen: the disclaimer, the model's version and its metrics."""
-    return (f"**{contract.disclaimer}**\n\n"
+    text = (f"**{contract.disclaimer}**\n\n"
             f"Model `{contract.model_version or 'unversioned'}` ({contract.architecture}); {metrics_line(contract)}.")
+    if contract.preprocess.ellipse_mask > 0:
+        text += " The model sees only the area inside the white ellipse on the heatmap; film corners and anything outside it are hidden from it."
+    return text

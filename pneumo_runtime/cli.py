@@ -88,7 +88,9 @@ def about(predictor: Predictor) -> str:
     cutoff = "never" if c.uncertainty.cutoff is None else f"{c.uncertainty.cutoff:.3f}"
     rows = [
         ("model", f"{c.model_version} ({c.architecture}), file {predictor.model.path.name}, SHA-256 {c.onnx_sha256[:16]}... verified"),
-        ("classes", f"{', '.join(c.classes)}; input {c.preprocess.input_size} px, CLAHE {'on' if c.preprocess.clahe.enabled else 'off'}"),
+        ("classes", f"{', '.join(c.classes)}; input {c.preprocess.input_size} px, CLAHE {'on' if c.preprocess.clahe.enabled else 'off'}, "
+                    + (f"field of view: centred ellipse ({c.preprocess.ellipse_mask:g} x the inscribed one), corners hidden"
+                       if c.preprocess.ellipse_mask else "field of view: the whole image")),
         ("calibration", f"temperature {c.temperature:.3f}; threshold {threshold} (rule: {c.threshold_rule.get('rule', '?')} "
                         f"{c.threshold_rule.get('target') or ''}); refer above uncertainty {cutoff}"),
     ]

@@ -13,6 +13,7 @@ was made that way: keeping the aspect ratio at inference would show the model sh
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import cv2
@@ -42,6 +43,11 @@ class PreprocessContract:
     mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
     std: tuple[float, float, float] = (0.5, 0.5, 0.5)
     clahe: ClaheSettings = field(default_factory=ClaheSettings)
+    # Field of view: 0 shows the model the whole square. r > 0 blacks out everything outside the
+    # centred ellipse whose semi-axes are r times half the side (1.0: the inscribed ellipse). The
+    # corners of a chest film hold burned-in markers, time stamps and exposure text, not lung; a
+    # model that never sees them cannot learn them as a shortcut (MODEL_CARD.md, "Field of view").
+    ellipse_mask: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -55,6 +61,7 @@ class PreprocessContract:
             mean=tuple(float(v) for v in data["mean"]),
             std=tuple(float(v) for v in data["std"]),
             clahe=ClaheSettings(**data["clahe"]),
+            ellipse_mask=float(data.get("ellipse_mask", 0.0)),  # absent from contracts made before it existed
         )
 
 
@@ -101,9 +108,25 @@ def prepare_gray(gray: np.ndarray, contract: PreprocessContract) -> np.ndarray:
     return cv2.resize(equalised, (size, size), interpolation=interpolation)
 
 
+@lru_cache(maxsize=8)
+def field_of_view(height: int, width: int, ellipse_mask: float) -> np.ndarray:
+    """float32 (H, W): 1 inside the centred ellipse with semi-axes ``ellipse_mask`` x half the side, else 0."""
+    rows = (np.arange(height, dtype=np.float32) + 0.5 - height / 2) / (ellipse_mask * height / 2)
+    cols = (np.arange(width, dtype=np.float32) + 0.5 - width / 2) / (ellipse_mask * width / 2)
+    mask = (rows[:, None] ** 2 + cols[None, :] ** 2 <= 1.0).astype(np.float32)
+    mask.flags.writeable = False  # cached and shared: nobody may edit it
+    return mask
+
+
 def to_model_input(prepared: np.ndarray, contract: PreprocessContract) -> np.ndarray:
-    """uint8 (S, S) -> float32 (3, S, S), normalised with the model's own mean and std."""
+    """uint8 (S, S) -> float32 (3, S, S): masked to the field of view, normalised with the model's mean and std.
+
+    The mask is applied here, after any training augmentation, so that the model sees the same
+    crisp field of view in training as at inference, wherever augmentation moved the anatomy.
+    """
     scaled = prepared.astype(np.float32) / 255.0
+    if contract.ellipse_mask > 0:
+        scaled = scaled * field_of_view(*scaled.shape, contract.ellipse_mask)
     mean = np.asarray(contract.mean, np.float32)[:, None, None]
     std = np.asarray(contract.std, np.float32)[:, None, None]
     return (np.broadcast_to(scaled, (3, *scaled.shape)) - mean) / std

@@ -25,6 +25,10 @@ class TrainConfig:
     # model
     model: str = "efficientnet_lite0"
     pretrained: str = "imagenet"  # "imagenet", "none", or a path to a local weights file
+    # A pneumo checkpoint (a run's best.pt, or a shipped .pt) whose weights, single model or logit
+    # ensemble, start this run instead of ``pretrained``: continued fine-tuning, e.g. under a new
+    # field of view. Its model and classes must match this config's.
+    init_from: str = ""
     task: Literal["binary", "three_class"] = "binary"
     dropout: float = 0.5
     # preprocessing (becomes the preprocessing contract of the checkpoint)
@@ -32,6 +36,7 @@ class TrainConfig:
     clahe: bool = True
     clahe_clip_limit: float = 2.0
     clahe_tile_grid: int = 8
+    ellipse_mask: float = 0.0  # field of view (pneumo_runtime.preprocess): 0 shows the whole square, 1.0 the inscribed ellipse
     # augmentation
     augment: Literal["none", "standard", "strong", "robust"] = "standard"
     hflip: bool = True
@@ -92,6 +97,8 @@ class TrainConfig:
             raise ConfigError(f"val_fraction={self.val_fraction} must be between 0 and 1")
         if self.epochs < 1 or self.batch_size < 1:
             raise ConfigError("epochs and batch_size must be at least 1")
+        if self.ellipse_mask and not 0.5 <= self.ellipse_mask <= 1.5:
+            raise ConfigError(f"ellipse_mask={self.ellipse_mask} must be 0 (off) or between 0.5 and 1.5")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ConfigError(f"ema_decay={self.ema_decay} must be in [0, 1)")
 

@@ -21,13 +21,13 @@ from tqdm import tqdm
 from pneumo_runtime.preprocess import ClaheSettings, PreprocessContract
 
 from .augment import build_augmentation, validation_shift
-from .checkpoint import classes_for, code_version, load_checkpoint, save_checkpoint
-from .config import TrainConfig, save_yaml
+from .checkpoint import classes_for, code_version, load_checkpoint, rebuild_model, save_checkpoint
+from .config import ConfigError, TrainConfig, save_yaml
 from .data import Sample, class_counts, load_samples
 from .dataset import XrayDataset
 from .epoch_metrics import classification_metrics
 from .losses import build_loss
-from .models import create_model
+from .models import PneumoClassifier, create_model
 from .optim import Schedule, build_optimizer, clip_gradients
 from .plots import plot_curves
 from .split import patient_split
@@ -95,7 +95,7 @@ def seed_everything(seed: int) -> None:
 
 def contract_for(config: TrainConfig, mean: tuple, std: tuple) -> PreprocessContract:
     clahe = ClaheSettings(config.clahe, config.clahe_clip_limit, config.clahe_tile_grid)
-    return PreprocessContract(config.input_size, tuple(mean), tuple(std), clahe)
+    return PreprocessContract(config.input_size, tuple(mean), tuple(std), clahe, config.ellipse_mask)
 
 
 def select_samples(config: TrainConfig) -> tuple[list[Sample], list[Sample]]:
@@ -130,7 +130,8 @@ class Trainer:
         seed_everything(config.seed)
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         self.classes = classes_for(config)
-        self.model = create_model(config.model, len(self.classes), config.pretrained, config.dropout).to(self.device)
+        self.ensemble_members = 1
+        self.model = self._build_model().to(self.device)
         self.contract = contract_for(config, self.model.mean, self.model.std)
         self._load_data()
         self.criterion = build_loss(config, list(class_counts(self.train_set.samples, config.task).values())).to(self.device)
@@ -145,6 +146,21 @@ class Trainer:
         save_yaml(config, out_dir / "config.yaml")
 
     # ----------------------------------------------------------------- setup
+    def _build_model(self) -> PneumoClassifier:
+        config = self.config
+        if not config.init_from:
+            return create_model(config.model, len(self.classes), config.pretrained, config.dropout)
+        source = rebuild_model(load_checkpoint(config.init_from))
+        if source.config.model != config.model or source.classes != self.classes:
+            raise ConfigError(f"init_from {Path(config.init_from).name} is a {source.config.model} over {source.classes}, "
+                              f"not a {config.model} over {self.classes}")
+        self.ensemble_members = int(source.checkpoint.get("ensemble_members", 1))
+        model = source.model.train()
+        model.classifier.dropout.p = config.dropout
+        model.is_pretrained = True  # trained weights: backbone_lr_mult applies to them as to ImageNet's
+        log(f"initialised from {Path(config.init_from).name} ({self.ensemble_members} member(s)), not from {config.pretrained}")
+        return model
+
     def _load_data(self) -> None:
         config = self.config
         train_samples, val_samples = select_samples(config)
@@ -271,6 +287,7 @@ class Trainer:
                           "stale_epochs": state.stale_epochs, "history": state.history},
             "config": self.config.to_dict(),
             "classes": self.classes,
+            **({"ensemble_members": self.ensemble_members} if self.ensemble_members > 1 else {}),
             "preprocess": self.contract.to_dict(),
             "val_metrics": {"epoch": state.epoch, **val},
             "data_summary": self._data_summary(),

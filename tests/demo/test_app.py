@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 
 import numpy as np
@@ -126,3 +127,17 @@ def test_cached_copies_of_public_examples_are_kept(tmp_path, monkeypatch, exampl
     cached.write_bytes(example_xrays[0].read_bytes())
     discard_upload(cached, public_digests(example_xrays))
     assert cached.exists()
+
+
+def test_the_overlay_outlines_the_field_of_view_and_says_so():
+    from pneumo.demo.overlay import blend
+
+    gray, heatmap = np.full((300, 200), 40, np.uint8), np.zeros((7, 7), np.float32)
+    plain, outlined = blend(gray, heatmap, 0.0), blend(gray, heatmap, 0.0, ellipse_mask=0.8)
+    assert np.array_equal(plain[0, 0], outlined[0, 0])  # the corner itself is left as it is
+    top_of_ellipse = outlined[round(150 - 0.8 * 150), 100]  # the outline follows the image's own proportions
+    assert top_of_ellipse.min() > 200 and plain[round(150 - 0.8 * 150), 100].max() < 100
+    contract = Predictor().contract
+    masked = dataclasses.replace(contract, preprocess=dataclasses.replace(contract.preprocess, ellipse_mask=1.0))
+    assert "white ellipse" in model_card(masked) and "white ellipse" not in model_card(
+        dataclasses.replace(contract, preprocess=dataclasses.replace(contract.preprocess, ellipse_mask=0.0)))

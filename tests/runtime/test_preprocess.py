@@ -71,3 +71,27 @@ def test_missing_file_and_tiny_image_are_refused(tmp_path: Path):
         decode_image(tmp_path / "missing.png")
     with pytest.raises(InvalidImageError, match="too small"):
         decode_image(cv2.imencode(".png", np.zeros((8, 8), np.uint8))[1].tobytes())
+
+
+def test_field_of_view_blacks_out_the_corners_and_keeps_the_centre():
+    contract = PreprocessContract(input_size=64, ellipse_mask=1.0)
+    white = np.full((64, 64), 255, np.uint8)
+    masked, unmasked = to_model_input(white, contract), to_model_input(white, PreprocessContract(input_size=64))
+    black = (0.0 - 0.5) / 0.5  # a black pixel after the default normalisation
+    for row, col in ((0, 0), (0, 63), (63, 0), (63, 63), (3, 8)):  # corners and corner text
+        assert np.all(masked[:, row, col] == black)
+    for row, col in ((32, 32), (32, 1), (1, 32), (50, 50)):  # centre, edge midpoints, inside the diagonal
+        assert np.all(masked[:, row, col] == unmasked[:, row, col])
+    share_hidden = float(np.mean(masked[0] == black))
+    assert share_hidden == pytest.approx(1 - np.pi / 4, abs=0.02)  # what an inscribed ellipse leaves out
+
+
+def test_field_of_view_follows_the_contract_and_old_contracts_keep_the_whole_image():
+    contract = PreprocessContract(ellipse_mask=1.1)
+    assert PreprocessContract.from_dict(contract.to_dict()) == contract
+    old = contract.to_dict()
+    del old["ellipse_mask"]  # written before the field existed
+    assert PreprocessContract.from_dict(old).ellipse_mask == 0.0
+    image = np.random.default_rng(0).integers(0, 256, (224, 224), np.uint8)
+    wider, narrower = to_model_input(image, contract), to_model_input(image, PreprocessContract(ellipse_mask=0.8))
+    assert np.sum(wider[0] == -1.0) < np.sum(narrower[0] == -1.0)

@@ -63,3 +63,35 @@ def test_corrupt_checkpoint_is_a_one_line_error(tmp_path, capsys):
     broken.write_bytes(b"not a checkpoint")
     assert main(["--resume", str(broken)]) == 2
     assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_init_from_continues_a_checkpoint_under_a_new_field_of_view(tiny_checkpoint, kermany_mini, tmp_path):
+    common = ("--model", "custom_cnn", "--input-size", "64", "--epochs", "1", "--lr", "1e-6", "--dropout", "0.5")
+    assert train(kermany_mini, tmp_path / "fov", *common, "--init-from", str(tiny_checkpoint), "--ellipse-mask", "1.0") == 0
+    source, continued = load_checkpoint(tiny_checkpoint), load_checkpoint(tmp_path / "fov" / "last.pt")
+    assert continued["preprocess"]["ellipse_mask"] == 1.0 and source["preprocess"]["ellipse_mask"] == 0.0
+    # a learning rate of 1e-6 barely moves the weights: the run started from the source, not from scratch
+    for key, tensor in source["model_state"].items():
+        if tensor.is_floating_point() and "running" not in key:
+            torch.testing.assert_close(continued["train_state"][key], tensor, atol=1e-3, rtol=0, msg=key)
+    assert model_from_checkpoint(tmp_path / "fov" / "best.pt").contract.ellipse_mask == 1.0
+
+
+def test_init_from_a_logit_ensemble_keeps_its_members(tiny_checkpoint, tiny_checkpoint_other_weights, kermany_mini, tmp_path):
+    from pneumo.training.average import main as average_main
+
+    assert average_main([str(tiny_checkpoint), str(tiny_checkpoint_other_weights), "--combine", "logits", "--min-gain", "-1",
+                         "--data", str(kermany_mini), "--out", str(tmp_path / "ensemble"), "--threads", "2"]) == 0
+    assert load_checkpoint(tmp_path / "ensemble" / "best.pt")["ensemble_members"] == 2
+    common = ("--model", "custom_cnn", "--input-size", "64", "--epochs", "1")
+    assert train(kermany_mini, tmp_path / "cont", *common, "--init-from", str(tmp_path / "ensemble" / "best.pt")) == 0
+    continued = load_checkpoint(tmp_path / "cont" / "best.pt")
+    assert continued["ensemble_members"] == 2
+    assert model_from_checkpoint(tmp_path / "cont" / "best.pt").model(torch.zeros(1, 3, 64, 64)).shape == (1, 2)
+
+
+def test_init_from_another_task_is_a_one_line_error(tiny_three_class_checkpoint, kermany_mini, tmp_path, capsys):
+    assert train(kermany_mini, tmp_path / "bad", "--model", "custom_cnn", "--input-size", "64", "--epochs", "1",
+                 "--init-from", str(tiny_three_class_checkpoint)) == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith("pneumo-train: error: init_from") and "BACTERIAL" in error
