@@ -1,0 +1,40 @@
+"""The corner-swap check: what it changes in the images, and that a field of view makes a model immune."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from pneumo.training.checkpoint import model_from_checkpoint
+from pneumo.training.dataset import XrayDataset
+from pneumo.training.data import discover_kermany
+from pneumo.training.shortcuts import corner_reliance, corner_swapped, main
+from pneumo_runtime.preprocess import field_of_view
+
+from .conftest import train_tiny
+
+
+def test_corner_swap_replaces_only_the_corners_and_takes_them_from_the_other_class(kermany_mini: Path, tiny_checkpoint: Path) -> None:
+    contract = model_from_checkpoint(tiny_checkpoint).contract
+    dataset = XrayDataset(discover_kermany(kermany_mini, "train", "binary"), contract)
+    swapped = corner_swapped(dataset)
+    corners = field_of_view(*dataset.images.shape[1:], 1.0) == 0
+    assert np.array_equal(swapped.images[:, ~corners], dataset.images[:, ~corners])  # the lungs are untouched
+    assert dataset.images is not swapped.images and not np.array_equal(swapped.images, dataset.images)
+    for index, label in enumerate(dataset.labels):
+        donors = [j for j in range(len(dataset)) if np.array_equal(dataset.images[j][corners], swapped.images[index][corners])]
+        assert donors and all(dataset.labels[j] != label for j in donors)
+
+
+def test_a_model_that_hides_the_corners_is_unaffected_by_construction(kermany_mini: Path, tmp_path: Path) -> None:
+    masked = train_tiny(kermany_mini, tmp_path / "masked", "--ellipse-mask", "1.0")
+    result = corner_reliance(masked)
+    assert result["ellipse_mask"] == 1.0
+    assert result["auc_own_corners"] == result["auc_swapped_corners"] and result["mean_abs_change_p"] < 1e-6
+
+
+def test_the_command_reports_every_checkpoint(tiny_checkpoint: Path, tmp_path: Path, capsys) -> None:
+    assert main([str(tiny_checkpoint), "--out", str(tmp_path / "r.json"), "--threads", "2"]) == 0
+    assert '"auc_swapped_corners"' in capsys.readouterr().out and (tmp_path / "r.json").is_file()
+    assert main([str(tmp_path / "missing.pt")]) == 2

@@ -1,0 +1,97 @@
+"""How much a model's validation predictions rest on the film corners, measured without test.
+
+The corners of a chest film carry burned-in markers, time stamps and exposure text, not lung.
+Here every validation image gets the corners (everything outside the inscribed ellipse) of a
+random validation image *of another class*, the lungs left as they are. A model that reads the
+anatomy keeps its AUC; a model that learned the corners as a class cue loses it, and normals with
+a pneumonia film's corners drift towards PNEUMONIA, which is the test split's failure mode.
+
+    python -m pneumo.training.shortcuts runs/A/best.pt [runs/B/best.pt ...] --data ../shared/data/kermany_224
+
+A model whose own field of view (``ellipse_mask`` >= 1) hides the corners is unaffected by
+construction; the report shows that too, so the numbers of every model sit side by side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import dataclasses
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from scipy.special import softmax
+
+from pneumo_runtime.preprocess import field_of_view
+
+from .calibrate import check_same_split, validation_dataset
+from .checkpoint import CheckpointError, model_from_checkpoint
+from .dataset import XrayDataset
+from .engine import ValidationScorer
+
+SWAP_SEED = 0
+
+
+def corner_swapped(dataset: XrayDataset, seed: int = SWAP_SEED) -> XrayDataset:
+    """A copy of ``dataset`` whose images carry the corners of a random image of another class."""
+    labels = dataset.labels
+    size = dataset.images.shape[1:]
+    corners = field_of_view(*size, 1.0) == 0
+    rng = np.random.default_rng(seed)
+    donors = np.array([rng.choice(np.flatnonzero(labels != label)) for label in labels])
+    swapped = copy.copy(dataset)
+    swapped.images = dataset.images.copy()
+    swapped.images[:, corners] = dataset.images[donors][:, corners]
+    return swapped
+
+
+def corner_reliance(checkpoint: Path, data: str | None = None) -> dict[str, Any]:
+    """Validation AUC with the model's own corners and with swapped ones, and how P(pneumonia) moves."""
+    loaded = model_from_checkpoint(checkpoint)
+    config = dataclasses.replace(loaded.config, shift_validation=False, monitor="auc", num_workers=0)
+    val_set = validation_dataset(config, loaded.contract, data)
+    check_same_split(val_set, loaded.checkpoint)
+    positive = len(loaded.classes) - 1 if len(loaded.classes) == 2 else None
+    results: dict[str, Any] = {"checkpoint": str(checkpoint), "ellipse_mask": loaded.contract.ellipse_mask, "images": len(val_set)}
+    probabilities = {}
+    for name, dataset in (("own", val_set), ("swapped", corner_swapped(val_set))):
+        scorer = ValidationScorer(dataset, config, torch.device("cpu"))
+        logits = scorer.logits(loaded.model)["clean"]
+        results[f"auc_{name}_corners"] = scorer.metrics({"clean": logits})["auc"]
+        probabilities[name] = softmax(logits, axis=1)
+    if positive is not None:  # binary: how far the corners move P(pneumonia), and which way for normals
+        change = probabilities["swapped"][:, positive] - probabilities["own"][:, positive]
+        normals = val_set.labels == 0
+        results["mean_abs_change_p"] = float(np.abs(change).mean())
+        results["normals_mean_p_own"] = float(probabilities["own"][normals, positive].mean())
+        results["normals_mean_p_swapped"] = float(probabilities["swapped"][normals, positive].mean())
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pneumo.training.shortcuts", description=__doc__.split("\n\n")[0])
+    parser.add_argument("checkpoints", nargs="+", type=Path, help="best.pt of runs (or shipped .pt files) sharing a validation split")
+    parser.add_argument("--data", help="where the training data lives now (default: the path stored in the checkpoint)")
+    parser.add_argument("--out", type=Path, help="also write the results as JSON here")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        results = [corner_reliance(path, args.data) for path in args.checkpoints]
+    except (CheckpointError, ValueError, OSError) as exc:
+        print(f"shortcuts: error: {exc}", file=sys.stderr)
+        return 2
+    for entry in results:
+        print(json.dumps(entry))
+    if args.out:
+        args.out.write_text(json.dumps(results, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
