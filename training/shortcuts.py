@@ -49,26 +49,31 @@ def corner_swapped(dataset: XrayDataset, seed: int = SWAP_SEED) -> XrayDataset:
     return swapped
 
 
-def corner_reliance(checkpoint: Path, data: str | None = None) -> dict[str, Any]:
-    """Validation AUC with the model's own corners and with swapped ones, and how P(pneumonia) moves."""
+def corner_reliance(checkpoint: Path, data: str | None = None, ellipse_mask: float | None = None) -> dict[str, Any]:
+    """Validation AUC (clean, shifted) with the model's own corners, then with swapped ones, and how P(pneumonia) moves.
+
+    ``ellipse_mask`` scores the model under another field of view than its contract's (a study of
+    what masking alone does to weights trained without it); None keeps the model's own.
+    """
     loaded = model_from_checkpoint(checkpoint)
-    config = dataclasses.replace(loaded.config, shift_validation=False, monitor="auc", num_workers=0)
-    val_set = validation_dataset(config, loaded.contract, data)
+    contract = loaded.contract if ellipse_mask is None else dataclasses.replace(loaded.contract, ellipse_mask=ellipse_mask)
+    config = dataclasses.replace(loaded.config, shift_validation=True, num_workers=0)
+    val_set = validation_dataset(config, contract, data)
     check_same_split(val_set, loaded.checkpoint)
-    positive = len(loaded.classes) - 1 if len(loaded.classes) == 2 else None
-    results: dict[str, Any] = {"checkpoint": str(checkpoint), "ellipse_mask": loaded.contract.ellipse_mask, "images": len(val_set)}
-    probabilities = {}
-    for name, dataset in (("own", val_set), ("swapped", corner_swapped(val_set))):
-        scorer = ValidationScorer(dataset, config, torch.device("cpu"))
-        logits = scorer.logits(loaded.model)["clean"]
-        results[f"auc_{name}_corners"] = scorer.metrics({"clean": logits})["auc"]
-        probabilities[name] = softmax(logits, axis=1)
-    if positive is not None:  # binary: how far the corners move P(pneumonia), and which way for normals
-        change = probabilities["swapped"][:, positive] - probabilities["own"][:, positive]
+    scorer = ValidationScorer(val_set, config, torch.device("cpu"))
+    own = scorer.logits(loaded.model)
+    unshifted = dataclasses.replace(config, shift_validation=False, monitor="auc")
+    swapped = ValidationScorer(corner_swapped(val_set), unshifted, torch.device("cpu")).logits(loaded.model)["clean"]
+    metrics = scorer.metrics(own)
+    results: dict[str, Any] = {"checkpoint": str(checkpoint), "ellipse_mask": contract.ellipse_mask, "images": len(val_set),
+                               "auc_own_corners": metrics["auc"], "shift_auc": metrics["shift_auc"], "loss": metrics["loss"],
+                               "auc_swapped_corners": scorer.metrics({"clean": swapped})["auc"]}
+    if len(loaded.classes) == 2:  # binary: how far the corners move P(pneumonia), and which way for normals
+        p_own, p_swapped = softmax(own["clean"], axis=1)[:, 1], softmax(swapped, axis=1)[:, 1]
         normals = val_set.labels == 0
-        results["mean_abs_change_p"] = float(np.abs(change).mean())
-        results["normals_mean_p_own"] = float(probabilities["own"][normals, positive].mean())
-        results["normals_mean_p_swapped"] = float(probabilities["swapped"][normals, positive].mean())
+        results["mean_abs_change_p"] = float(np.abs(p_swapped - p_own).mean())
+        results["normals_mean_p_own"] = float(p_own[normals].mean())
+        results["normals_mean_p_swapped"] = float(p_swapped[normals].mean())
     return results
 
 
@@ -76,13 +81,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pneumo.training.shortcuts", description=__doc__.split("\n\n")[0])
     parser.add_argument("checkpoints", nargs="+", type=Path, help="best.pt of runs (or shipped .pt files) sharing a validation split")
     parser.add_argument("--data", help="where the training data lives now (default: the path stored in the checkpoint)")
+    parser.add_argument("--ellipse-mask", type=float, help="score under this field of view instead of each model's own (0: none)")
     parser.add_argument("--out", type=Path, help="also write the results as JSON here")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
-        results = [corner_reliance(path, args.data) for path in args.checkpoints]
+        results = [corner_reliance(path, args.data, args.ellipse_mask) for path in args.checkpoints]
     except (CheckpointError, ValueError, OSError) as exc:
         print(f"shortcuts: error: {exc}", file=sys.stderr)
         return 2

@@ -34,6 +34,13 @@ def test_a_model_that_hides_the_corners_is_unaffected_by_construction(kermany_mi
     assert result["auc_own_corners"] == result["auc_swapped_corners"] and result["mean_abs_change_p"] < 1e-6
 
 
+def test_scoring_under_a_field_of_view_the_model_was_not_trained_with(tiny_checkpoint: Path) -> None:
+    own, masked = corner_reliance(tiny_checkpoint), corner_reliance(tiny_checkpoint, ellipse_mask=1.0)
+    assert own["ellipse_mask"] == 0.0 and masked["ellipse_mask"] == 1.0
+    assert masked["mean_abs_change_p"] < 1e-6  # the mask hides exactly what the swap changes
+    assert {"shift_auc", "loss", "normals_mean_p_swapped"} <= set(own)
+
+
 def test_the_command_reports_every_checkpoint(tiny_checkpoint: Path, tmp_path: Path, capsys) -> None:
     assert main([str(tiny_checkpoint), "--out", str(tmp_path / "r.json"), "--threads", "2"]) == 0
     assert '"auc_swapped_corners"' in capsys.readouterr().out and (tmp_path / "r.json").is_file()
