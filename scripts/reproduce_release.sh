@@ -64,10 +64,14 @@ combine logits release-bin-ensemble runs/release-bin{,-s7,-s11}/best.pt --min-ga
 combine logits release-bin-ensemble-e10 runs/release-bin{,-s7,-s11}/best.pt runs/gpu-bin-{s1,s2,s3,s4,e10,e10-s1,e10-s2,e10-s3,e10-s4}/best.pt --min-gain 0.0005
 combine logits release-3c-ensemble runs/release-3c/best.pt runs/gpu-3c-{s1,s2,s3,s4,e8,e8-s1,e8-s2,e8-s3,e8-s4}/best.pt --min-gain 0.0005
 
-# 1c. Field of view (MODEL_CARD.md, "Field of view"): the binary ensemble continued for 3 epochs
-#     with the film corners hidden, and the corner-reliance check of both on validation.
+# 1c. Field of view (MODEL_CARD.md, "Field of view"; validation only, neither run ships): the
+#     binary ensemble continued for 3 epochs with the film corners hidden, at two learning rates,
+#     and the corner-reliance check of the shipped ensemble, as it is and masked at inference.
 train fov-bin-ensemble-e10 configs/efficientnet_lite0_fov.yaml --init-from runs/release-bin-ensemble-e10/best.pt
-python -m pneumo.training.shortcuts runs/release-bin-ensemble-e10/best.pt runs/fov-bin-ensemble-e10/best.pt --data "$DATA" --out reports/shortcuts.json --threads 2
+train fov-bin-ensemble-e10-lr1e-4 configs/efficientnet_lite0_fov.yaml --init-from runs/release-bin-ensemble-e10/best.pt --lr 0.0001
+mkdir -p reports
+python -m pneumo.training.shortcuts runs/release-bin-ensemble-e10/best.pt --data "$DATA" --out reports/shortcuts.json --threads 2
+python -m pneumo.training.shortcuts runs/release-bin-ensemble-e10/best.pt --ellipse-mask 1.0 --data "$DATA" --out reports/shortcuts-masked.json --threads 2
 
 # 2. Ablations, validation split only (MODEL_CARD.md, "Ablations").
 python -m pneumo.training.ablations --config configs/efficientnet_lite0.yaml --data "$DATA" --out runs/ablations --threads 2
