@@ -8,7 +8,7 @@ a pneumonia film's corners drift towards PNEUMONIA, which is the test split's fa
 
     python -m pneumo.training.shortcuts runs/A/best.pt [runs/B/best.pt ...] --data ../shared/data/kermany_224
 
-A model whose own field of view (``ellipse_mask`` >= 1) hides the corners is unaffected by
+A model whose own field of view hides at least those corners (``ellipse_mask`` <= 1) is unaffected by
 construction; the report shows that too, so the numbers of every model sit side by side.
 """
 
