@@ -33,7 +33,7 @@ import torch
 from .calibration import CalibrationError
 from pneumo_runtime.preprocess import PreprocessContract
 
-from .checkpoint import CheckpointError, code_version, inference_checkpoint, load_checkpoint, rebuild_model, save_checkpoint
+from .checkpoint import CheckpointError, code_version, ensemble_fields, inference_checkpoint, load_checkpoint, rebuild_model, save_checkpoint
 from .config import config_from_dict
 from .models import PneumoClassifier
 from .models.ensemble import ensemble_of
@@ -86,7 +86,7 @@ def combined_checkpoint(ingredients: dict[str, dict[str, Any]], model: PneumoCla
         "val_metrics": val_metrics,
         "data_summary": first.get("data_summary", {}),
         "combined_from": {"combine": combine, "ingredients": [_describe(name, c) for name, c in ingredients.items()]},
-        **({"ensemble_members": len(ingredients)} if combine == "logits" else {}),
+        **ensemble_fields(model),
         "code_version": code_version(),
     }
 

@@ -19,7 +19,7 @@ from pneumo_runtime.preprocess import PreprocessContract
 from .config import TrainConfig, config_from_dict
 from .data import TASK_CLASSES
 from .models import PneumoClassifier, create_model
-from .models.ensemble import ensemble_of
+from .models.ensemble import ensemble_of, member_count
 
 FORMAT = "pneumo-checkpoint/1"
 # What only resuming needs: dropped from checkpoints that are served or shipped (a third of the size).
@@ -87,11 +87,17 @@ def rebuild_model(checkpoint: dict[str, Any]) -> LoadedModel:
     config = config_from_dict(checkpoint["config"])
     classes = list(checkpoint["classes"])
     members = [create_model(config.model, len(classes), pretrained="none", dropout=config.dropout)
-               for _ in range(int(checkpoint.get("ensemble_members", 1)))]  # >1: written by average.py --combine logits
+               for _ in range(int(checkpoint.get("ensemble_members", 1)))]  # >1: a logit ensemble (ensemble_fields)
     model = members[0] if len(members) == 1 else ensemble_of(members)
     model.load_state_dict(checkpoint["model_state"])
     contract = PreprocessContract.from_dict(checkpoint["preprocess"])
     return LoadedModel(model.eval(), config, classes, contract, checkpoint)
+
+
+def ensemble_fields(model: PneumoClassifier) -> dict[str, int]:
+    """What ``rebuild_model`` needs to rebuild a logit ensemble (nothing for a single model)."""
+    members = member_count(model)
+    return {"ensemble_members": members} if members > 1 else {}
 
 
 def classes_for(config: TrainConfig) -> list[str]:

@@ -21,13 +21,14 @@ from tqdm import tqdm
 from pneumo_runtime.preprocess import ClaheSettings, PreprocessContract
 
 from .augment import build_augmentation, validation_shift
-from .checkpoint import classes_for, code_version, load_checkpoint, rebuild_model, save_checkpoint
+from .checkpoint import classes_for, code_version, ensemble_fields, load_checkpoint, rebuild_model, save_checkpoint
 from .config import ConfigError, TrainConfig, save_yaml
 from .data import Sample, class_counts, load_samples
 from .dataset import XrayDataset
 from .epoch_metrics import classification_metrics
 from .losses import build_loss
 from .models import PneumoClassifier, create_model
+from .models.ensemble import member_count
 from .optim import Schedule, build_optimizer, clip_gradients
 from .plots import plot_curves
 from .split import patient_split
@@ -130,7 +131,6 @@ class Trainer:
         seed_everything(config.seed)
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         self.classes = classes_for(config)
-        self.ensemble_members = 1
         self.model = self._build_model().to(self.device)
         self.contract = contract_for(config, self.model.mean, self.model.std)
         self._load_data()
@@ -154,11 +154,10 @@ class Trainer:
         if source.config.model != config.model or source.classes != self.classes:
             raise ConfigError(f"init_from {Path(config.init_from).name} is a {source.config.model} over {source.classes}, "
                               f"not a {config.model} over {self.classes}")
-        self.ensemble_members = int(source.checkpoint.get("ensemble_members", 1))
-        model = source.model.train()
+        model = source.model
         model.classifier.dropout.p = config.dropout
         model.is_pretrained = True  # trained weights: backbone_lr_mult applies to them as to ImageNet's
-        log(f"initialised from {Path(config.init_from).name} ({self.ensemble_members} member(s)), not from {config.pretrained}")
+        log(f"initialised from {Path(config.init_from).name} ({member_count(model)} member(s)), not from {config.pretrained}")
         return model
 
     def _load_data(self) -> None:
@@ -287,7 +286,7 @@ class Trainer:
                           "stale_epochs": state.stale_epochs, "history": state.history},
             "config": self.config.to_dict(),
             "classes": self.classes,
-            **({"ensemble_members": self.ensemble_members} if self.ensemble_members > 1 else {}),
+            **ensemble_fields(self.model),
             "preprocess": self.contract.to_dict(),
             "val_metrics": {"epoch": state.epoch, **val},
             "data_summary": self._data_summary(),

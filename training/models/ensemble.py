@@ -45,3 +45,9 @@ def ensemble_of(members: list[PneumoClassifier]) -> PneumoClassifier:
         ensemble.classifier.fc.weight.copy_(torch.cat([h.weight for h in heads], dim=1) / len(heads))
         ensemble.classifier.fc.bias.copy_(torch.stack([h.bias for h in heads]).mean(dim=0))
     return ensemble.eval()
+
+
+def member_count(model: nn.Module) -> int:
+    """How many members a classifier averages: 1 for a single model."""
+    backbone = getattr(model, "backbone", None)
+    return len(backbone.members) if isinstance(backbone, ConcatFeatures) else 1
