@@ -39,6 +39,9 @@ class TrainConfig:
     ellipse_mask: float = 0.0  # field of view (pneumo_runtime.preprocess): 0 shows the whole square, 1.0 the inscribed ellipse
     # augmentation
     augment: Literal["none", "standard", "strong", "robust"] = "standard"
+    # Probability of showing a training image with the film corners of another class's image
+    # (dataset.XrayDataset): 0.5 makes markers and corner text useless as a class cue.
+    corner_swap: float = 0.0
     hflip: bool = True
     # transfer strategy
     strategy: Literal["full", "feature_extraction", "last_n", "progressive"] = "full"
@@ -99,6 +102,8 @@ class TrainConfig:
             raise ConfigError("epochs and batch_size must be at least 1")
         if self.ellipse_mask and not 0.5 <= self.ellipse_mask <= 1.5:
             raise ConfigError(f"ellipse_mask={self.ellipse_mask} must be 0 (off) or between 0.5 and 1.5")
+        if not 0.0 <= self.corner_swap <= 1.0:
+            raise ConfigError(f"corner_swap={self.corner_swap} must be a probability in [0, 1]")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ConfigError(f"ema_decay={self.ema_decay} must be in [0, 1)")
 

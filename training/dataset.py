@@ -11,7 +11,7 @@ from torch.utils.data import Dataset
 
 from pneumo_runtime.errors import PneumoError
 from pneumo_runtime.inputs import decode_image
-from pneumo_runtime.preprocess import PreprocessContract, prepare_gray, to_model_input
+from pneumo_runtime.preprocess import PreprocessContract, field_of_view, prepare_gray, to_model_input
 
 from .data import Sample
 
@@ -32,16 +32,32 @@ class LoadReport:
         return text
 
 
+def film_corners(height: int, width: int) -> np.ndarray:
+    """Where a film's burned-in markers, time stamps and exposure text sit: outside the inscribed ellipse."""
+    return field_of_view(height, width, 1.0) == 0
+
+
+def other_class_indices(labels: np.ndarray) -> dict[int, np.ndarray]:
+    """For each label, the indices of the images of every *other* label (the corner donors)."""
+    return {int(label): np.flatnonzero(labels != label) for label in np.unique(labels)}
+
+
 class XrayDataset(Dataset):
     """Decodes, equalises and resizes each image once (uint8, S x S) and keeps it in memory.
 
     At 224 px the whole Kermany train split is about 260 MB, and decoding once instead of every
     epoch leaves both cores to the model.
+
+    ``corner_swap`` (training only) is the probability that an image is shown with the film corners
+    of a random image of another class, lungs untouched. At 0.5 a corner's class is independent of
+    the label, so markers and text stop being a class cue (MODEL_CARD.md, "Corner swap").
     """
 
-    def __init__(self, samples: list[Sample], contract: PreprocessContract, augmentation: A.Compose | None = None):
+    def __init__(self, samples: list[Sample], contract: PreprocessContract, augmentation: A.Compose | None = None,
+                 corner_swap: float = 0.0):
         self.contract = contract
         self.augmentation = augmentation
+        self.corner_swap = corner_swap
         self.report = LoadReport()
         self.samples: list[Sample] = []
         images = []
@@ -56,12 +72,20 @@ class XrayDataset(Dataset):
         size = contract.input_size
         self.images = np.stack(images) if images else np.zeros((0, size, size), np.uint8)
         self.labels = np.array([s.label for s in self.samples], dtype=np.int64)
+        self.corners = film_corners(size, size)
+        self.donors = other_class_indices(self.labels)
 
     def __len__(self) -> int:
         return len(self.samples)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         image = self.images[index]
+        # torch's generator, not numpy's: DataLoader seeds it in every worker, so runs repeat.
+        if self.corner_swap and float(torch.rand(())) < self.corner_swap:
+            donors = self.donors[int(self.labels[index])]
+            if len(donors):
+                image = image.copy()
+                image[self.corners] = self.images[donors[int(torch.randint(len(donors), ()))]][self.corners]
         if self.augmentation is not None:
             image = self.augmentation(image=image)["image"]
         return torch.from_numpy(np.ascontiguousarray(to_model_input(image, self.contract))), int(self.labels[index])

@@ -164,7 +164,7 @@ class Trainer:
         config = self.config
         train_samples, val_samples = select_samples(config)
         augmentation = build_augmentation(config.augment, config.hflip, seed=config.seed)
-        self.train_set = XrayDataset(train_samples, self.contract, augmentation)
+        self.train_set = XrayDataset(train_samples, self.contract, augmentation, corner_swap=config.corner_swap)
         self.val_set = XrayDataset(val_samples, self.contract)
         for name, dataset in (("train", self.train_set), ("validation", self.val_set)):
             counts = class_counts(dataset.samples, config.task)

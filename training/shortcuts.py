@@ -26,11 +26,9 @@ import numpy as np
 import torch
 from scipy.special import softmax
 
-from pneumo_runtime.preprocess import field_of_view
-
 from .calibrate import check_same_split, validation_dataset
 from .checkpoint import CheckpointError, model_from_checkpoint
-from .dataset import XrayDataset
+from .dataset import XrayDataset, other_class_indices
 from .engine import ValidationScorer
 
 SWAP_SEED = 0
@@ -38,11 +36,10 @@ SWAP_SEED = 0
 
 def corner_swapped(dataset: XrayDataset, seed: int = SWAP_SEED) -> XrayDataset:
     """A copy of ``dataset`` whose images carry the corners of a random image of another class."""
-    labels = dataset.labels
-    size = dataset.images.shape[1:]
-    corners = field_of_view(*size, 1.0) == 0
+    others = other_class_indices(dataset.labels)
     rng = np.random.default_rng(seed)
-    donors = np.array([rng.choice(np.flatnonzero(labels != label)) for label in labels])
+    donors = np.array([rng.choice(others[int(label)]) for label in dataset.labels])
+    corners = dataset.corners
     swapped = copy.copy(dataset)
     swapped.images = dataset.images.copy()
     swapped.images[:, corners] = dataset.images[donors][:, corners]
