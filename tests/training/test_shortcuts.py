@@ -1,13 +1,18 @@
-"""The corner-swap check: what it changes in the images, and that a field of view makes a model immune."""
+"""Film corners: the corner-swap check (what it changes, and that a field of view makes a model immune) and the
+corner-swap augmentation that trains a model to ignore them."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+import pytest
+import torch
 
 from pneumo.training.checkpoint import model_from_checkpoint
+from pneumo.training.config import ConfigError, config_from_dict
 from pneumo.training.dataset import XrayDataset
+from pneumo.training.engine import Trainer
 from pneumo.training.data import discover_kermany
 from pneumo.training.shortcuts import corner_reliance, corner_swapped, main
 from pneumo_runtime.preprocess import field_of_view
@@ -45,3 +50,39 @@ def test_the_command_reports_every_checkpoint(tiny_checkpoint: Path, tmp_path: P
     assert main([str(tiny_checkpoint), "--out", str(tmp_path / "r.json"), "--threads", "2"]) == 0
     assert '"auc_swapped_corners"' in capsys.readouterr().out and (tmp_path / "r.json").is_file()
     assert main([str(tmp_path / "missing.pt")]) == 2
+
+
+def _corner_values(dataset: XrayDataset, index: int) -> torch.Tensor:
+    return dataset[index][0][:, torch.from_numpy(dataset.corners)]
+
+
+def test_corner_swap_augmentation_shows_another_class_corners_and_leaves_the_lungs(kermany_mini: Path, tiny_checkpoint: Path) -> None:
+    contract = model_from_checkpoint(tiny_checkpoint).contract
+    samples = discover_kermany(kermany_mini, "train", "binary")
+    plain, swapping = XrayDataset(samples, contract), XrayDataset(samples, contract, corner_swap=1.0)
+    lungs = torch.from_numpy(~plain.corners)
+    torch.manual_seed(0)
+    for index in range(len(plain)):
+        image = swapping[index][0]
+        assert torch.equal(image[:, lungs], plain[index][0][:, lungs])
+        donors = [j for j in range(len(plain)) if torch.equal(image[:, ~lungs], _corner_values(plain, j))]
+        assert donors and all(plain.labels[j] != plain.labels[index] for j in donors)
+
+
+def test_corner_swap_probability_is_honoured_and_checked(kermany_mini: Path, tiny_checkpoint: Path) -> None:
+    contract = model_from_checkpoint(tiny_checkpoint).contract
+    half = XrayDataset(discover_kermany(kermany_mini, "train", "binary"), contract, corner_swap=0.5)
+    own = XrayDataset(half.samples, contract)[0][0]
+    torch.manual_seed(1)
+    swapped = sum(not torch.equal(half[0][0], own) for _ in range(200))
+    assert 70 <= swapped <= 130
+    with pytest.raises(ConfigError, match="corner_swap"):
+        config_from_dict({"corner_swap": 1.5})
+
+
+def test_a_run_swaps_corners_in_training_only(kermany_mini: Path, tmp_path: Path) -> None:
+    config = config_from_dict({"data": str(kermany_mini), "model": "custom_cnn", "input_size": 64, "val_fraction": 0.34,
+                               "corner_swap": 0.5, "threads": 2})
+    trainer = Trainer(config, tmp_path / "run")
+    assert trainer.train_set.corner_swap == 0.5 and trainer.val_set.corner_swap == 0.0
+    assert "corner_swap: 0.5" in (tmp_path / "run" / "config.yaml").read_text()
