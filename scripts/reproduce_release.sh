@@ -73,6 +73,13 @@ mkdir -p reports
 python -m pneumo.training.shortcuts runs/release-bin-ensemble-e10/best.pt --data "$DATA" --out reports/shortcuts.json --threads 2
 python -m pneumo.training.shortcuts runs/release-bin-ensemble-e10/best.pt --ellipse-mask 1.0 --data "$DATA" --out reports/shortcuts-masked.json --threads 2
 
+# 1d. Corner swap (MODEL_CARD.md, "Corner swap"): the binary ensemble continued for 3 epochs with
+#     half of the training images wearing another class's film corners, its corner check, and the
+#     control run (the same continuation without the swap; an explanation, never a candidate).
+train corner-swap configs/efficientnet_lite0_corner_swap.yaml --init-from runs/release-bin-ensemble-e10/best.pt
+train corner-swap-control configs/efficientnet_lite0_corner_swap.yaml --init-from runs/release-bin-ensemble-e10/best.pt --corner-swap 0
+python -m pneumo.training.shortcuts runs/corner-swap/best.pt runs/corner-swap-control/best.pt --data "$DATA" --out reports/shortcuts-corner-swap.json --threads 2
+
 # 2. Ablations, validation split only (MODEL_CARD.md, "Ablations").
 python -m pneumo.training.ablations --config configs/efficientnet_lite0.yaml --data "$DATA" --out runs/ablations --threads 2
 
