@@ -46,12 +46,17 @@ def check_checkpoint_fields(checkpoint: dict[str, Any]) -> None:
 
 
 def model_version(checkpoint: dict[str, Any]) -> str:
-    """``<architecture>-e<epoch>-<weights digest>``; a combination says ``avg<N>`` (weights) or ``ens<N>`` (logits)."""
+    """``<architecture>-e<epoch>-<weights digest>``; a combination says ``avg<N>`` (weights) or ``ens<N>`` (logits).
+
+    A logit ensemble trained further (``--init-from``) says both: ``ens<N>-e<epoch>``.
+    """
     combined = checkpoint.get("combined_from")
     if combined:
         origin = f"{'avg' if combined['combine'] == 'weights' else 'ens'}{len(combined['ingredients'])}"
     else:
         origin = f"e{checkpoint.get('run_state', {}).get('best_epoch', 0)}"
+        members = int(checkpoint.get("ensemble_members", 1))
+        origin = f"ens{members}-{origin}" if members > 1 else origin
     return f"{checkpoint['config']['model']}-{origin}-{weights_digest(checkpoint['model_state'])[:8]}"
 
 

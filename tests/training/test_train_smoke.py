@@ -78,6 +78,7 @@ def test_init_from_continues_a_checkpoint_under_a_new_field_of_view(tiny_checkpo
 
 
 def test_init_from_a_logit_ensemble_keeps_its_members(tiny_checkpoint, tiny_checkpoint_other_weights, kermany_mini, tmp_path):
+    from pneumo.export.contract_builder import model_version
     from pneumo.training.average import main as average_main
 
     assert average_main([str(tiny_checkpoint), str(tiny_checkpoint_other_weights), "--combine", "logits", "--min-gain", "-1",
@@ -87,6 +88,7 @@ def test_init_from_a_logit_ensemble_keeps_its_members(tiny_checkpoint, tiny_chec
     assert train(kermany_mini, tmp_path / "cont", *common, "--init-from", str(tmp_path / "ensemble" / "best.pt")) == 0
     continued = load_checkpoint(tmp_path / "cont" / "best.pt")
     assert continued["ensemble_members"] == 2
+    assert model_version(continued).startswith("custom_cnn-ens2-e1-")  # still says it is an ensemble
     assert model_from_checkpoint(tmp_path / "cont" / "best.pt").model(torch.zeros(1, 3, 64, 64)).shape == (1, 2)
 
 
