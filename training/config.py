@@ -40,7 +40,8 @@ class TrainConfig:
     # augmentation
     augment: Literal["none", "standard", "strong", "robust"] = "standard"
     # Probability of showing a training image with the film corners of another class's image
-    # (dataset.XrayDataset): 0.5 makes markers and corner text useless as a class cue.
+    # (dataset.XrayDataset): 0.5 (binary; (K-1)/K for K classes) makes markers and corner text
+    # useless as a class cue.
     corner_swap: float = 0.0
     hflip: bool = True
     # transfer strategy
@@ -104,6 +105,8 @@ class TrainConfig:
             raise ConfigError(f"ellipse_mask={self.ellipse_mask} must be 0 (off) or between 0.5 and 1.5")
         if not 0.0 <= self.corner_swap <= 1.0:
             raise ConfigError(f"corner_swap={self.corner_swap} must be a probability in [0, 1]")
+        if self.corner_swap and 0 < self.ellipse_mask <= 1.0:
+            raise ConfigError(f"corner_swap does nothing under ellipse_mask={self.ellipse_mask}, which hides the corners")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ConfigError(f"ema_decay={self.ema_decay} must be in [0, 1)")
 

@@ -37,11 +37,6 @@ def film_corners(height: int, width: int) -> np.ndarray:
     return field_of_view(height, width, 1.0) == 0
 
 
-def other_class_indices(labels: np.ndarray) -> dict[int, np.ndarray]:
-    """For each label, the indices of the images of every *other* label (the corner donors)."""
-    return {int(label): np.flatnonzero(labels != label) for label in np.unique(labels)}
-
-
 class XrayDataset(Dataset):
     """Decodes, equalises and resizes each image once (uint8, S x S) and keeps it in memory.
 
@@ -49,8 +44,9 @@ class XrayDataset(Dataset):
     epoch leaves both cores to the model.
 
     ``corner_swap`` (training only) is the probability that an image is shown with the film corners
-    of a random image of another class, lungs untouched. At 0.5 a corner's class is independent of
-    the label, so markers and text stop being a class cue (MODEL_CARD.md, "Corner swap").
+    of a random image of another class (the class drawn uniformly, then the image), lungs
+    untouched. At (K - 1) / K for K classes (0.5 for the binary task) a corner's class is uniform
+    whatever the label, so markers and text stop being a class cue (MODEL_CARD.md, "Corner swap").
     """
 
     def __init__(self, samples: list[Sample], contract: PreprocessContract, augmentation: A.Compose | None = None,
@@ -73,19 +69,27 @@ class XrayDataset(Dataset):
         self.images = np.stack(images) if images else np.zeros((0, size, size), np.uint8)
         self.labels = np.array([s.label for s in self.samples], dtype=np.int64)
         self.corners = film_corners(size, size)
-        self.donors = other_class_indices(self.labels)
+        self.by_class = {int(label): np.flatnonzero(self.labels == label) for label in np.unique(self.labels)}
+        if corner_swap and len(self.by_class) < 2:
+            raise ValueError("corner_swap needs training images of at least two classes")
 
     def __len__(self) -> int:
         return len(self.samples)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         image = self.images[index]
-        # torch's generator, not numpy's: DataLoader seeds it in every worker, so runs repeat.
+        # torch's generator, not numpy's: DataLoader seeds it in every worker, so a run repeats
+        # (for the same num_workers: the draws differ between 0 and several workers).
         if self.corner_swap and float(torch.rand(())) < self.corner_swap:
-            donors = self.donors[int(self.labels[index])]
-            if len(donors):
-                image = image.copy()
-                image[self.corners] = self.images[donors[int(torch.randint(len(donors), ()))]][self.corners]
+            image = image.copy()
+            image[self.corners] = self.images[self._corner_donor(int(self.labels[index]))][self.corners]
         if self.augmentation is not None:
             image = self.augmentation(image=image)["image"]
         return torch.from_numpy(np.ascontiguousarray(to_model_input(image, self.contract))), int(self.labels[index])
+
+    def _corner_donor(self, label: int) -> int:
+        """A random image of a random other class (with two classes, a random image of the other one)."""
+        others = [c for c in self.by_class if c != label]
+        donor_class = others[int(torch.randint(len(others), ()))] if len(others) > 1 else others[0]
+        candidates = self.by_class[donor_class]
+        return int(candidates[int(torch.randint(len(candidates), ()))])

@@ -28,7 +28,7 @@ from scipy.special import softmax
 
 from .calibrate import check_same_split, validation_dataset
 from .checkpoint import CheckpointError, model_from_checkpoint
-from .dataset import XrayDataset, other_class_indices
+from .dataset import XrayDataset
 from .engine import ValidationScorer
 
 SWAP_SEED = 0
@@ -36,9 +36,9 @@ SWAP_SEED = 0
 
 def corner_swapped(dataset: XrayDataset, seed: int = SWAP_SEED) -> XrayDataset:
     """A copy of ``dataset`` whose images carry the corners of a random image of another class."""
-    others = other_class_indices(dataset.labels)
+    labels = dataset.labels
     rng = np.random.default_rng(seed)
-    donors = np.array([rng.choice(others[int(label)]) for label in dataset.labels])
+    donors = np.array([rng.choice(np.flatnonzero(labels != label)) for label in labels])
     corners = dataset.corners
     swapped = copy.copy(dataset)
     swapped.images = dataset.images.copy()

@@ -56,17 +56,24 @@ def _corner_values(dataset: XrayDataset, index: int) -> torch.Tensor:
     return dataset[index][0][:, torch.from_numpy(dataset.corners)]
 
 
-def test_corner_swap_augmentation_shows_another_class_corners_and_leaves_the_lungs(kermany_mini: Path, tiny_checkpoint: Path) -> None:
+@pytest.mark.parametrize("task", ["binary", "three_class"])
+def test_corner_swap_augmentation_shows_another_class_corners_and_leaves_the_lungs(task: str, kermany_mini: Path,
+                                                                                    tiny_checkpoint: Path) -> None:
     contract = model_from_checkpoint(tiny_checkpoint).contract
-    samples = discover_kermany(kermany_mini, "train", "binary")
+    samples = discover_kermany(kermany_mini, "train", task)
     plain, swapping = XrayDataset(samples, contract), XrayDataset(samples, contract, corner_swap=1.0)
     lungs = torch.from_numpy(~plain.corners)
+    corners = [_corner_values(plain, j) for j in range(len(plain))]
     torch.manual_seed(0)
-    for index in range(len(plain)):
+    donor_classes: set[int] = set()
+    for index in list(range(len(plain))) * 3:
         image = swapping[index][0]
         assert torch.equal(image[:, lungs], plain[index][0][:, lungs])
-        donors = [j for j in range(len(plain)) if torch.equal(image[:, ~lungs], _corner_values(plain, j))]
+        donors = [j for j in range(len(plain)) if torch.equal(image[:, ~lungs], corners[j])]
         assert donors and all(plain.labels[j] != plain.labels[index] for j in donors)
+        if plain.labels[index] == 0:
+            donor_classes.update(int(plain.labels[j]) for j in donors)
+    assert donor_classes == set(range(1, len(plain.by_class)))  # every other class gives corners
 
 
 def test_corner_swap_probability_is_honoured_and_checked(kermany_mini: Path, tiny_checkpoint: Path) -> None:
@@ -78,11 +85,22 @@ def test_corner_swap_probability_is_honoured_and_checked(kermany_mini: Path, tin
     assert 70 <= swapped <= 130
     with pytest.raises(ConfigError, match="corner_swap"):
         config_from_dict({"corner_swap": 1.5})
+    with pytest.raises(ConfigError, match="hides the corners"):
+        config_from_dict({"corner_swap": 0.5, "ellipse_mask": 1.0})
+    normals = [sample for sample in half.samples if sample.label == 0]
+    with pytest.raises(ValueError, match="two classes"):
+        XrayDataset(normals, contract, corner_swap=0.5)
 
 
 def test_a_run_swaps_corners_in_training_only(kermany_mini: Path, tmp_path: Path) -> None:
     config = config_from_dict({"data": str(kermany_mini), "model": "custom_cnn", "input_size": 64, "val_fraction": 0.34,
-                               "corner_swap": 0.5, "threads": 2})
+                               "augment": "none", "corner_swap": 1.0, "threads": 2})
     trainer = Trainer(config, tmp_path / "run")
-    assert trainer.train_set.corner_swap == 0.5 and trainer.val_set.corner_swap == 0.0
-    assert "corner_swap: 0.5" in (tmp_path / "run" / "config.yaml").read_text()
+    train_plain = XrayDataset(trainer.train_set.samples, trainer.contract)
+    val_plain = XrayDataset(trainer.val_set.samples, trainer.contract)
+    lungs = torch.from_numpy(~train_plain.corners)
+    assert trainer.train_loader.dataset is trainer.train_set
+    image = trainer.train_set[0][0]
+    assert torch.equal(image[:, lungs], train_plain[0][0][:, lungs]) and not torch.equal(image, train_plain[0][0])
+    assert all(torch.equal(trainer.val_set[i][0], val_plain[i][0]) for i in range(len(val_plain)))
+    assert "corner_swap: 1.0" in (tmp_path / "run" / "config.yaml").read_text()

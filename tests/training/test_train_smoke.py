@@ -1,5 +1,6 @@
 """One real epoch on real fixture images, a checkpoint that reloads, and a resume that continues."""
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -89,6 +90,7 @@ def test_init_from_a_logit_ensemble_keeps_its_members(tiny_checkpoint, tiny_chec
     continued = load_checkpoint(tmp_path / "cont" / "best.pt")
     assert continued["ensemble_members"] == 2
     assert model_version(continued).startswith("custom_cnn-ens2-e1-")  # still says it is an ensemble
+    assert re.fullmatch(r"custom_cnn-e1-[0-9a-f]{8}", model_version(load_checkpoint(tiny_checkpoint)))  # a single run: no "ens"
     assert model_from_checkpoint(tmp_path / "cont" / "best.pt").model(torch.zeros(1, 3, 64, 64)).shape == (1, 2)
 
 
