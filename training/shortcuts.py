@@ -37,6 +37,8 @@ SWAP_SEED = 0
 def corner_swapped(dataset: XrayDataset, seed: int = SWAP_SEED) -> XrayDataset:
     """A copy of ``dataset`` whose images carry the corners of a random image of another class."""
     labels = dataset.labels
+    # A seeded numpy draw over every other-class image, not the training draw
+    # (XrayDataset._corner_donor): every model is scored on the very same swapped images.
     rng = np.random.default_rng(seed)
     donors = np.array([rng.choice(np.flatnonzero(labels != label)) for label in labels])
     corners = dataset.corners
