@@ -5,7 +5,7 @@
 #   bash scripts/reproduce_release.sh [KERMANY_224_DIR] [FULLRES_SAMPLE_DIR]
 #   WORKERS=4 bash scripts/reproduce_release.sh     # data-loader processes per run (default 0)
 #
-# Time: about 46 hours on 2 CPU cores, under an hour on one GPU (pneumo-train uses CUDA when it
+# Time: about 47 hours on 2 CPU cores, under an hour on one GPU (pneumo-train uses CUDA when it
 # is there, with mixed precision). The runs named gpu-* were trained on a lent H200 GPU with these
 # very commands (the earlier release-* runs on the 2 CPU cores); their weights travelled back as
 # FP16, so a rerun matches them to seed-noise, not bit for bit.
@@ -80,11 +80,16 @@ train corner-swap configs/efficientnet_lite0_corner_swap.yaml --init-from runs/r
 train corner-swap-control configs/efficientnet_lite0_corner_swap.yaml --init-from runs/release-bin-ensemble-e10/best.pt --corner-swap 0
 python -m pneumo.training.shortcuts runs/corner-swap/best.pt runs/corner-swap-control/best.pt --data "$DATA" --out reports/shortcuts-corner-swap.json --threads 2
 
+# 1e. Three-class corner swap (MODEL_CARD.md, "Three-class corner swap"): the three-class ensemble
+#     continued the same way, and the corner check of the start point, the kept epoch and epoch 3.
+train 3c-corner-swap configs/efficientnet_lite0_three_class_corner_swap.yaml --init-from runs/release-3c-ensemble/best.pt
+python -m pneumo.training.shortcuts runs/release-3c-ensemble/best.pt runs/3c-corner-swap/best.pt runs/3c-corner-swap/epoch_03.pt --data "$DATA" --out reports/shortcuts-3c-corner-swap.json --threads 2
+
 # 2. Ablations, validation split only (MODEL_CARD.md, "Ablations").
 python -m pneumo.training.ablations --config configs/efficientnet_lite0.yaml --data "$DATA" --out runs/ablations --threads 2
 
 # 3. Export (parity with torch, INT8 with its validation AUC check, input guard, torch twin).
-for name in corner-swap release-bin-ensemble-e10 release-bin-ensemble release-bin release-3c-ensemble release-3c zoo-custom_cnn; do
+for name in corner-swap release-bin-ensemble-e10 release-bin-ensemble release-bin 3c-corner-swap release-3c-ensemble release-3c zoo-custom_cnn; do
     quantize=(); [[ $name == release-bin* || $name == corner-swap ]] && quantize=(--quantize int8)
     pneumo-export --to onnx --checkpoint "runs/$name/best.pt" --out "exported/$name" --guard-xrays "$FULLRES" "${quantize[@]}"
 done
@@ -98,12 +103,13 @@ evaluate_and_record exported/release-bin-ensemble/model.onnx reports/release-bin
 evaluate_and_record exported/release-bin-ensemble/model.int8.onnx reports/release-bin-ensemble-int8
 evaluate_and_record exported/release-bin/model.onnx reports/release-bin
 evaluate_and_record exported/release-bin/model.int8.onnx reports/release-bin-int8
+evaluate_and_record exported/3c-corner-swap/model.onnx reports/3c-corner-swap
 evaluate_and_record exported/release-3c-ensemble/model.onnx reports/release-3c-ensemble
 evaluate_and_record exported/release-3c/model.onnx reports/release-3c
 evaluate_and_record exported/zoo-custom_cnn/model.onnx reports/zoo-custom_cnn
 
 # 5. Speed and the input guard, on the exported files.
-for model in exported/corner-swap/model.onnx exported/corner-swap/model.int8.onnx exported/release-bin-ensemble-e10/model.onnx exported/release-bin-ensemble-e10/model.int8.onnx exported/release-bin/model.onnx exported/release-3c-ensemble/model.onnx exported/zoo-custom_cnn/model.onnx; do
+for model in exported/corner-swap/model.onnx exported/corner-swap/model.int8.onnx exported/release-bin-ensemble-e10/model.onnx exported/release-bin-ensemble-e10/model.int8.onnx exported/release-bin/model.onnx exported/3c-corner-swap/model.onnx exported/release-3c-ensemble/model.onnx exported/zoo-custom_cnn/model.onnx; do
     python -m benchmarks.runtime_speed --model "$model" --images "$FULLRES" --threads 1
 done
 python -m benchmarks.guard_rates --model exported/corner-swap/model.onnx
@@ -111,10 +117,10 @@ python -m benchmarks.guard_rates --model exported/corner-swap/model.onnx
 # 6. Ship: the runtime's default model (FP32 + INT8 + torch twin) and the three-class model.
 for suffix in onnx json pt; do cp "exported/corner-swap/model.$suffix" "pneumo_runtime/models/default.$suffix"; done
 for suffix in onnx json; do cp "exported/corner-swap/model.int8.$suffix" "pneumo_runtime/models/default.int8.$suffix"; done
-for suffix in onnx json pt; do cp "exported/release-3c-ensemble/model.$suffix" "pneumo_runtime/models/three_class.$suffix"; done
+for suffix in onnx json pt; do cp "exported/3c-corner-swap/model.$suffix" "pneumo_runtime/models/three_class.$suffix"; done
 
 # 7. The model card's figures and failure examples.
 mkdir -p docs/model_card/binary docs/model_card/three_class
 cp reports/corner-swap/*.png docs/model_card/binary/
-cp reports/release-3c-ensemble/*.png docs/model_card/three_class/
+cp reports/3c-corner-swap/*.png docs/model_card/three_class/
 python scripts/failure_examples.py --predictions reports/corner-swap/predictions.csv --data "$DATA" --model default --out docs/model_card/failures
