@@ -84,15 +84,17 @@ def table(rows: list[dict]) -> str:
 def about(predictor: Predictor) -> str:
     """What an IT person or a clinician should know before using the model: all from its contract."""
     c = predictor.contract
-    threshold = "argmax" if c.threshold is None else f"{c.threshold:.3f}"
+    rule = c.threshold_rule
+    decision = ("decision argmax" if c.threshold is None else
+                f"threshold {c.threshold:.3f} (rule: validation {rule.get('rule', '?')}"
+                + (f" >= {rule['target']}" if rule.get("target") is not None else "") + ")")
     cutoff = "never" if c.uncertainty.cutoff is None else f"{c.uncertainty.cutoff:.3f}"
     rows = [
         ("model", f"{c.model_version} ({c.architecture}), file {predictor.model.path.name}, SHA-256 {c.onnx_sha256[:16]}... verified"),
         ("classes", f"{', '.join(c.classes)}; input {c.preprocess.input_size} px, CLAHE {'on' if c.preprocess.clahe.enabled else 'off'}, "
                     + (f"field of view: centred ellipse ({c.preprocess.ellipse_mask:g} x the inscribed one), corners hidden"
                        if c.preprocess.ellipse_mask else "field of view: the whole image")),
-        ("calibration", f"temperature {c.temperature:.3f}; threshold {threshold} (rule: {c.threshold_rule.get('rule', '?')} "
-                        f"{c.threshold_rule.get('target') or ''}); refer above uncertainty {cutoff}"),
+        ("calibration", f"temperature {c.temperature:.3f}; {decision}; refer above uncertainty {cutoff}"),
     ]
     for split in ("validation", "test"):
         shown = {k: v for k, v in c.headline_metrics(split).items() if k in ("auc_roc", "accuracy", "balanced_accuracy", "sensitivity", "specificity", "ece_after")}

@@ -65,3 +65,10 @@ def test_about_describes_the_shipped_model(capsys):
     code, out, _ = run(capsys, "--about")
     assert code == 0
     assert "efficientnet_lite0" in out and "verified" in out and "CC BY 4.0" in out and "Not a diagnostic device" in out
+
+
+def test_about_states_each_models_decision_rule(capsys):
+    _, binary, _ = run(capsys, "--about")
+    _, three, _ = run(capsys, "--model", "three_class", "--about")
+    assert "threshold" in binary and "rule: validation sensitivity >= " in binary
+    assert "decision argmax" in three and "threshold" not in three.split("calibration", 1)[1].splitlines()[0]
