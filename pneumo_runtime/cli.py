@@ -84,10 +84,10 @@ def table(rows: list[dict]) -> str:
 def about(predictor: Predictor) -> str:
     """What an IT person or a clinician should know before using the model: all from its contract."""
     c = predictor.contract
-    rule = c.threshold_rule
-    decision = ("decision argmax" if c.threshold is None else
-                f"threshold {c.threshold:.3f} (rule: validation {rule.get('rule', '?')}"
-                + (f" >= {rule['target']}" if rule.get("target") is not None else "") + ")")
+    decision = "decision argmax"
+    if c.threshold is not None:
+        rule, target = c.threshold_rule.get("rule", "?"), c.threshold_rule.get("target")
+        decision = f"threshold {c.threshold:.3f} (rule: validation {rule}{'' if target is None else f' >= {target}'})"
     cutoff = "never" if c.uncertainty.cutoff is None else f"{c.uncertainty.cutoff:.3f}"
     rows = [
         ("model", f"{c.model_version} ({c.architecture}), file {predictor.model.path.name}, SHA-256 {c.onnx_sha256[:16]}... verified"),

@@ -39,8 +39,9 @@ def corner_swapped(dataset: XrayDataset, seed: int = SWAP_SEED) -> XrayDataset:
     labels = dataset.labels
     # A seeded numpy draw over every other-class image, not the training draw
     # (XrayDataset._corner_donor): every model is scored on the very same swapped images.
+    others = {label: np.flatnonzero(labels != label) for label in dataset.by_class}  # once per class, not per image
     rng = np.random.default_rng(seed)
-    donors = np.array([rng.choice(np.flatnonzero(labels != label)) for label in labels])
+    donors = np.array([rng.choice(others[int(label)]) for label in labels])
     corners = dataset.corners
     swapped = copy.copy(dataset)
     swapped.images = dataset.images.copy()
