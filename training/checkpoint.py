@@ -19,7 +19,7 @@ from pneumo_runtime.preprocess import PreprocessContract
 from .config import TrainConfig, config_from_dict
 from .data import TASK_CLASSES
 from .models import PneumoClassifier, create_model
-from .models.ensemble import ensemble_of, member_count
+from .models.ensemble import ensemble_of, member_count, member_resolutions
 
 FORMAT = "pneumo-checkpoint/1"
 # What only resuming needs: dropped from checkpoints that are served or shipped (a third of the size).
@@ -86,18 +86,29 @@ def rebuild_model(checkpoint: dict[str, Any]) -> LoadedModel:
     """The same, for a checkpoint already read (one read of a large file is enough)."""
     config = config_from_dict(checkpoint["config"])
     classes = list(checkpoint["classes"])
-    members = [create_model(config.model, len(classes), pretrained="none", dropout=config.dropout)
-               for _ in range(int(checkpoint.get("ensemble_members", 1)))]  # >1: a logit ensemble (ensemble_fields)
+    members = [create_model(config.model, len(classes), pretrained="none", dropout=config.dropout, input_downsample=factor)
+               for factor in member_downsample(checkpoint, config)]
     model = members[0] if len(members) == 1 else ensemble_of(members)
     model.load_state_dict(checkpoint["model_state"])
     contract = PreprocessContract.from_dict(checkpoint["preprocess"])
     return LoadedModel(model.eval(), config, classes, contract, checkpoint)
 
 
-def ensemble_fields(model: PneumoClassifier) -> dict[str, int]:
+def member_downsample(checkpoint: dict[str, Any], config: TrainConfig) -> list[int]:
+    """Each member's ``input_downsample``: one entry per member of a logit ensemble (ensemble_fields)."""
+    members = int(checkpoint.get("ensemble_members", 1))
+    factors = [int(f) for f in checkpoint.get("ensemble_input_downsample", [config.input_downsample] * members)]
+    if len(factors) != members:
+        raise CheckpointError(f"checkpoint lists {len(factors)} member resolutions for {members} members")
+    return factors
+
+
+def ensemble_fields(model: PneumoClassifier) -> dict[str, Any]:
     """What ``rebuild_model`` needs to rebuild a logit ensemble (nothing for a single model)."""
     members = member_count(model)
-    return {"ensemble_members": members} if members > 1 else {}
+    if members == 1:
+        return {}
+    return {"ensemble_members": members, "ensemble_input_downsample": member_resolutions(model)}
 
 
 def classes_for(config: TrainConfig) -> list[str]:

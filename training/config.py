@@ -31,6 +31,9 @@ class TrainConfig:
     init_from: str = ""
     task: Literal["binary", "three_class"] = "binary"
     dropout: float = 0.5
+    # >1: the network averages k x k pixel blocks before its backbone (models/resolution.py), so it
+    # sees the image at 1/k of ``input_size`` while its input stays the contract's size.
+    input_downsample: int = 1
     # preprocessing (becomes the preprocessing contract of the checkpoint)
     input_size: int = 224
     clahe: bool = True
@@ -107,6 +110,8 @@ class TrainConfig:
             raise ConfigError(f"corner_swap={self.corner_swap} must be a probability in [0, 1]")
         if self.corner_swap and 0 < self.ellipse_mask <= 1.0:
             raise ConfigError(f"corner_swap does nothing under ellipse_mask={self.ellipse_mask}, which hides the corners")
+        if self.input_downsample < 1 or self.input_size % self.input_downsample:
+            raise ConfigError(f"input_downsample={self.input_downsample} must be a whole divisor of input_size={self.input_size}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ConfigError(f"ema_decay={self.ema_decay} must be in [0, 1)")
 

@@ -149,7 +149,7 @@ class Trainer:
     def _build_model(self) -> PneumoClassifier:
         config = self.config
         if not config.init_from:
-            return create_model(config.model, len(self.classes), config.pretrained, config.dropout)
+            return create_model(config.model, len(self.classes), config.pretrained, config.dropout, config.input_downsample)
         source = rebuild_model(load_checkpoint(config.init_from))
         if source.config.model != config.model or source.classes != self.classes:
             raise ConfigError(f"init_from {Path(config.init_from).name} is a {source.config.model} over {source.classes}, "

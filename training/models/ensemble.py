@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from .base import BackboneParts, PneumoClassifier
+from .resolution import ReducedResolution
 
 
 class ConcatFeatures(nn.Module):
@@ -51,3 +52,10 @@ def member_count(model: nn.Module) -> int:
     """How many members a classifier averages: 1 for a single model."""
     backbone = getattr(model, "backbone", None)
     return len(backbone.members) if isinstance(backbone, ConcatFeatures) else 1
+
+
+def member_resolutions(model: nn.Module) -> list[int]:
+    """Each member's input downsampling factor (1: full resolution), in member order."""
+    backbone = getattr(model, "backbone", None)
+    members = backbone.members if isinstance(backbone, ConcatFeatures) else [backbone]
+    return [m.factor if isinstance(m, ReducedResolution) else 1 for m in members]
