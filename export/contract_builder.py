@@ -51,8 +51,10 @@ def model_version(checkpoint: dict[str, Any]) -> str:
     A logit ensemble trained further (``--init-from``) says both: ``ens<N>-e<epoch>``.
     """
     combined = checkpoint.get("combined_from")
-    if combined:
-        origin = f"{'avg' if combined['combine'] == 'weights' else 'ens'}{len(combined['ingredients'])}"
+    if combined and combined["combine"] == "weights":
+        origin = f"avg{len(combined['ingredients'])}"
+    elif combined:  # members, not ingredients: an ingredient may itself be an ensemble
+        origin = f"ens{checkpoint.get('ensemble_members', len(combined['ingredients']))}"
     else:
         origin = f"e{checkpoint.get('run_state', {}).get('best_epoch', 0)}"
         members = int(checkpoint.get("ensemble_members", 1))
@@ -61,9 +63,13 @@ def model_version(checkpoint: dict[str, Any]) -> str:
 
 
 def architecture(checkpoint: dict[str, Any]) -> str:
+    """E.g. "efficientnet_lite0 x3 (seeing 224, 224, 112 px), mean of logits"."""
     members = int(checkpoint.get("ensemble_members", 1))
     name = checkpoint["config"]["model"]
-    return f"{name} x{members}, mean of logits" if members > 1 else name
+    size = int(checkpoint["config"].get("input_size", 224))
+    factors = checkpoint.get("ensemble_input_downsample") or [checkpoint["config"].get("input_downsample", 1)] * members
+    seeing = f" (seeing {', '.join(f'{size // int(f)}' for f in factors)} px)" if any(int(f) > 1 for f in factors) else ""
+    return f"{name} x{members}{seeing}, mean of logits" if members > 1 else f"{name}{seeing}"
 
 
 def build_contract(checkpoint: dict[str, Any], head_weights: list[list[float]], head_bias: list[float],

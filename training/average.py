@@ -48,7 +48,7 @@ class AverageError(ValueError):
     """Checkpoints that cannot be averaged (other model, other classes, other validation split)."""
 
 
-def check_compatible(checkpoints: dict[str, dict[str, Any]]) -> None:
+def check_compatible(checkpoints: dict[str, dict[str, Any]], combine: str = "logits") -> None:
     """Same architecture, classes, preprocessing and validation split, or a one-line error."""
     (first_name, first), *others = checkpoints.items()
     reference = config_from_dict(first["config"])
@@ -57,6 +57,9 @@ def check_compatible(checkpoints: dict[str, dict[str, Any]]) -> None:
         differing = [key for key in COMPATIBILITY_KEYS if getattr(config, key) != getattr(reference, key)]
         if config.validation_seed != reference.validation_seed:
             differing.append("validation_seed (split_seed or seed)")
+        if combine == "weights" and (config.input_downsample, checkpoint.get("ensemble_members", 1)) != (
+                reference.input_downsample, first.get("ensemble_members", 1)):
+            differing.append("input_downsample or ensemble members (weights average only the same network)")
         if checkpoint["classes"] != first["classes"] or checkpoint["preprocess"] != first["preprocess"]:
             differing.append("classes or preprocessing")
         if differing:
@@ -110,18 +113,20 @@ def greedy_combination(paths: list[Path], data: str | None, out_dir: Path, combi
     from .engine import ValidationScorer
 
     checkpoints = {str(path): load_checkpoint(path) for path in paths}
-    check_compatible(checkpoints)
+    check_compatible(checkpoints, combine)
     first = next(iter(checkpoints.values()))
     config = config_from_dict({**first["config"], **({"data": data} if data else {})})
     val_set = validation_dataset(config, PreprocessContract.from_dict(first["preprocess"]), config.data)
     check_same_split(val_set, first)
     scorer = ValidationScorer(val_set, config, torch.device("cpu"))
 
-    if combine == "logits":  # each member runs once; an ensemble's logits are their mean
+    if combine == "logits":  # each ingredient runs once; an ensemble's logits are the mean over its members
         member_logits = {name: scorer.logits(rebuild_model(c).model) for name, c in checkpoints.items()}
+        members = {name: int(c.get("ensemble_members", 1)) for name, c in checkpoints.items()}
 
         def score(ingredients: list[str]) -> dict[str, float]:
-            return scorer.metrics({split: np.mean([member_logits[n][split] for n in ingredients], axis=0)
+            weights = [members[n] for n in ingredients]  # every member counts once, as in ensemble_of
+            return scorer.metrics({split: np.average([member_logits[n][split] for n in ingredients], axis=0, weights=weights)
                                    for split in member_logits[ingredients[0]]})
     else:
         def score(ingredients: list[str]) -> dict[str, float]:

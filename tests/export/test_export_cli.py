@@ -147,3 +147,35 @@ def test_a_logit_ensemble_exports_as_one_graph_with_its_twin(checkpoint_factory,
     with torch.no_grad():
         assert torch.allclose(twin(images), ensemble(images), atol=1e-5)
         assert np.allclose(model.logits(images.numpy()), ensemble(images).numpy(), atol=1e-4)
+
+
+def test_a_mixed_resolution_ensemble_exports_as_one_graph(checkpoint_factory, kermany_mini, tmp_path):
+    """Two full-resolution members and a half-resolution one (models/resolution.py): one graph, one
+    CAM grid, INT8 too, and the torch twin rebuilds each member at its own resolution."""
+    from pneumo.training.average import combine_models, combined_checkpoint
+    from pneumo.training.config import config_from_dict
+    from pneumo.training.models import create_model
+
+    first = load_checkpoint(checkpoint_factory("custom_cnn"))
+    pair = combine_models([first, {**first, "model_state": {k: v * 1.01 if v.is_floating_point() else v
+                                                            for k, v in first["model_state"].items()}}], "logits")
+    torch.manual_seed(2)
+    half = create_model("custom_cnn", 2, input_downsample=2).eval()
+    half_config = config_from_dict({**first["config"], "input_downsample": 2}).to_dict()
+    ingredients = {"pair.pt": {**first, "model_state": pair.state_dict(), "ensemble_members": 2},
+                   "half.pt": {**first, "config": half_config, "model_state": half.state_dict()}}
+    trio = combine_models(list(ingredients.values()), "logits")
+    path = tmp_path / "trio.pt"
+    save_checkpoint(path, {**combined_checkpoint(ingredients, trio, "logits", {}), "calibration": first["calibration"]})
+    out = tmp_path / "out"
+    assert export(path, out, "--validate-images", str(kermany_mini), "--quantize", "int8", "--calibration-images", "8", "--max-auc-drop", "1.0") == 0
+    report = json.loads((out / "export_report.json").read_text())
+    assert report["parity"]["passed"] and report["int8"]["accepted"]
+    model = OnnxModel(out / "model.onnx")
+    assert model.contract.model_version.startswith("custom_cnn-ens3-")
+    assert model.contract.architecture == "custom_cnn x3 (seeing 64, 64, 32 px), mean of logits"
+    images = torch.randn(2, 3, 64, 64)
+    twin = model_from_checkpoint(out / "model.pt").model
+    with torch.no_grad():
+        assert torch.allclose(twin(images), trio(images), atol=1e-5)
+        assert np.allclose(model.logits(images.numpy()), trio(images).numpy(), atol=1e-4)

@@ -23,6 +23,7 @@ class BackboneParts:
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
     pretrained: bool  # whether ``features`` carries pretrained (ImageNet) weights
+    stride: int = 32  # input pixels per feature-map cell
 
 
 class ClassifierHead(nn.Module):

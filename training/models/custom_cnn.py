@@ -58,4 +58,4 @@ class CustomCNNFeatures(nn.Module):
 def build_custom_cnn(pretrained: str) -> BackboneParts:
     features = CustomCNNFeatures()
     # Trained from scratch: there are no ImageNet statistics to match, so inputs are scaled to [-1, 1].
-    return BackboneParts(features, CHANNELS[-1], [*features.stages, features.attention], (0.5,) * 3, (0.5,) * 3, False)
+    return BackboneParts(features, CHANNELS[-1], [*features.stages, features.attention], (0.5,) * 3, (0.5,) * 3, False, stride=16)

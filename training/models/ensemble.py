@@ -29,33 +29,41 @@ class ConcatFeatures(nn.Module):
         return torch.cat([member(x) for member in self.members], dim=1)
 
 
-def ensemble_of(members: list[PneumoClassifier]) -> PneumoClassifier:
-    """One classifier whose logits are the mean of the members' logits (members are not copied)."""
-    first = members[0]
-    if any((m.mean, m.std) != (first.mean, first.std) for m in members[1:]):
+def ensemble_of(models: list[PneumoClassifier]) -> PneumoClassifier:
+    """One classifier whose logits are the mean over all members (models are not copied).
+
+    A model that is itself an ensemble contributes its members, each weighted like any other
+    member: the result of a two-member ensemble and one model is a flat three-member mean.
+    """
+    first = models[0]
+    if any((m.mean, m.std) != (first.mean, first.std) for m in models[1:]):
         raise ValueError("ensemble members normalise their input differently")
-    heads = [m.classifier.fc for m in members]
+    counts = [member_count(m) for m in models]
+    heads = [m.classifier.fc for m in models]
     parts = BackboneParts(
-        features=ConcatFeatures([m.backbone for m in members]),
+        features=ConcatFeatures([backbone for m in models for backbone in member_backbones(m)]),
         num_features=sum(h.in_features for h in heads),
-        blocks=[block for m in members for block in m.blocks],
+        blocks=[block for m in models for block in m.blocks],
         mean=first.mean, std=first.std, pretrained=False,
     )
     ensemble = PneumoClassifier(parts, heads[0].out_features, first.classifier.dropout.p)
-    with torch.no_grad():
-        ensemble.classifier.fc.weight.copy_(torch.cat([h.weight for h in heads], dim=1) / len(heads))
-        ensemble.classifier.fc.bias.copy_(torch.stack([h.bias for h in heads]).mean(dim=0))
+    with torch.no_grad():  # an ensemble's head holds W_i / n per member: times its n gives back W_i
+        total = sum(counts)
+        ensemble.classifier.fc.weight.copy_(torch.cat([h.weight * n for h, n in zip(heads, counts)], dim=1) / total)
+        ensemble.classifier.fc.bias.copy_(sum(h.bias * n for h, n in zip(heads, counts)) / total)
     return ensemble.eval()
+
+
+def member_backbones(model: nn.Module) -> list[nn.Module]:
+    backbone = model.backbone
+    return list(backbone.members) if isinstance(backbone, ConcatFeatures) else [backbone]
 
 
 def member_count(model: nn.Module) -> int:
     """How many members a classifier averages: 1 for a single model."""
-    backbone = getattr(model, "backbone", None)
-    return len(backbone.members) if isinstance(backbone, ConcatFeatures) else 1
+    return len(member_backbones(model)) if hasattr(model, "backbone") else 1
 
 
 def member_resolutions(model: nn.Module) -> list[int]:
     """Each member's input downsampling factor (1: full resolution), in member order."""
-    backbone = getattr(model, "backbone", None)
-    members = backbone.members if isinstance(backbone, ConcatFeatures) else [backbone]
-    return [m.factor if isinstance(m, ReducedResolution) else 1 for m in members]
+    return [m.factor if isinstance(m, ReducedResolution) else 1 for m in member_backbones(model)]

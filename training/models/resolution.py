@@ -21,19 +21,21 @@ from torch import nn
 
 from .base import BackboneParts
 
-FEATURE_STRIDE = 32  # every registered backbone's output stride (224 px -> 7 x 7)
-
 
 class ReducedResolution(nn.Module):
-    def __init__(self, features: nn.Module, factor: int):
+    """The grid is side / stride, rounded up: a full-resolution member's grid whenever the side is a
+    multiple of the stride, as the contracts' 224 px is of every registered backbone's."""
+
+    def __init__(self, features: nn.Module, factor: int, stride: int):
         super().__init__()
         self.features = features
         self.factor = factor
+        self.stride = stride
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         height, width = x.shape[-2:]
         feature_map = self.features(F.avg_pool2d(x, self.factor))
-        full_size = (-(-height // FEATURE_STRIDE), -(-width // FEATURE_STRIDE))
+        full_size = (-(-height // self.stride), -(-width // self.stride))
         return F.interpolate(feature_map, size=full_size, mode="bilinear", align_corners=False)
 
 
@@ -41,4 +43,4 @@ def at_reduced_resolution(parts: BackboneParts, factor: int) -> BackboneParts:
     """The same backbone behind a k x k average pool (factor 1: unchanged)."""
     if factor == 1:
         return parts
-    return dataclasses.replace(parts, features=ReducedResolution(parts.features, factor))
+    return dataclasses.replace(parts, features=ReducedResolution(parts.features, factor, parts.stride))
