@@ -8,6 +8,14 @@ a pneumonia film's corners drift towards PNEUMONIA, which is the test split's fa
 
     python -m pneumo.training.shortcuts runs/A/best.pt [runs/B/best.pt ...] --data ../shared/data/kermany_224
 
+The swap itself leaves a trace: a seam at the ellipse where two films meet. A model trained with
+corner swap can learn "seam and pneumonia corners: normal", which the other-class check would
+score as corner-blind, or better. So every image is also given the corners of another image *of
+its own class*: a seam, but no change of corner class. A model that reads only the anatomy moves
+under neither swap; one that reads the corners' class moves under the other-class swap only; one
+that reads the seam moves under the same-class swap too, and the other-class AUC then rises above
+its own.
+
 A model whose own field of view hides at least those corners (``ellipse_mask`` <= 1) is unaffected by
 construction; the report shows that too, so the numbers of every model sit side by side.
 """
@@ -34,18 +42,19 @@ from .engine import ValidationScorer
 SWAP_SEED = 0
 
 
-def corner_swapped(dataset: XrayDataset, seed: int = SWAP_SEED) -> XrayDataset:
-    """A copy of ``dataset`` whose images carry the corners of a random image of another class."""
+def corner_swapped(dataset: XrayDataset, seed: int = SWAP_SEED, donors: str = "other") -> XrayDataset:
+    """A copy of ``dataset`` whose images carry the corners of a random image of another class
+    (``donors="other"``) or of another image of the same class (``"same"``: the seam control)."""
     labels = dataset.labels
-    # A seeded numpy draw over every other-class image, not the training draw
-    # (XrayDataset._corner_donor): every model is scored on the very same swapped images.
-    others = {label: np.flatnonzero(labels != label) for label in dataset.by_class}  # once per class, not per image
+    # A seeded numpy draw, not the training draw (XrayDataset._corner_donor): every model is
+    # scored on the very same swapped images.
+    pools = {label: np.flatnonzero((labels != label) if donors == "other" else (labels == label)) for label in dataset.by_class}
     rng = np.random.default_rng(seed)
-    donors = np.array([rng.choice(others[int(label)]) for label in labels])
+    chosen = np.array([rng.choice(pools[int(label)][pools[int(label)] != index]) for index, label in enumerate(labels)])
     corners = dataset.corners
     swapped = copy.copy(dataset)
     swapped.images = dataset.images.copy()
-    swapped.images[:, corners] = dataset.images[donors][:, corners]
+    swapped.images[:, corners] = dataset.images[chosen][:, corners]
     return swapped
 
 
@@ -63,17 +72,21 @@ def corner_reliance(checkpoint: Path, data: str | None = None, ellipse_mask: flo
     scorer = ValidationScorer(val_set, config, torch.device("cpu"))
     own = scorer.logits(loaded.model)
     unshifted = dataclasses.replace(config, shift_validation=False, monitor="auc")
-    swapped = ValidationScorer(corner_swapped(val_set), unshifted, torch.device("cpu")).logits(loaded.model)["clean"]
+    swapped, same_class = (ValidationScorer(corner_swapped(val_set, donors=donors), unshifted, torch.device("cpu")).logits(loaded.model)["clean"]
+                           for donors in ("other", "same"))
     metrics = scorer.metrics(own)
     results: dict[str, Any] = {"checkpoint": str(checkpoint), "ellipse_mask": contract.ellipse_mask, "images": len(val_set),
                                "auc_own_corners": metrics["auc"], "shift_auc": metrics["shift_auc"], "loss": metrics["loss"],
-                               "auc_swapped_corners": scorer.metrics({"clean": swapped})["auc"]}
+                               "auc_swapped_corners": scorer.metrics({"clean": swapped})["auc"],
+                               "auc_same_class_corners": scorer.metrics({"clean": same_class})["auc"]}
     if len(loaded.classes) == 2:  # binary: how far the corners move P(pneumonia), and which way for normals
-        p_own, p_swapped = softmax(own["clean"], axis=1)[:, 1], softmax(swapped, axis=1)[:, 1]
+        p_own, p_swapped, p_same = (softmax(logits, axis=1)[:, 1] for logits in (own["clean"], swapped, same_class))
         normals = val_set.labels == 0
         results["mean_abs_change_p"] = float(np.abs(p_swapped - p_own).mean())
+        results["mean_abs_change_p_same_class"] = float(np.abs(p_same - p_own).mean())
         results["normals_mean_p_own"] = float(p_own[normals].mean())
         results["normals_mean_p_swapped"] = float(p_swapped[normals].mean())
+        results["normals_mean_p_same_class"] = float(p_same[normals].mean())
     return results
 
 
@@ -88,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
+        if args.out:  # before the minutes of scoring, not after: a folder that cannot exist fails now
+            args.out.parent.mkdir(parents=True, exist_ok=True)
         results = [corner_reliance(path, args.data, args.ellipse_mask) for path in args.checkpoints]
     except (CheckpointError, ValueError, OSError) as exc:
         print(f"shortcuts: error: {exc}", file=sys.stderr)

@@ -32,11 +32,23 @@ def test_corner_swap_replaces_only_the_corners_and_takes_them_from_the_other_cla
         assert donors and all(dataset.labels[j] != label for j in donors)
 
 
+def test_the_seam_control_takes_corners_from_another_image_of_the_same_class(kermany_mini: Path, tiny_checkpoint: Path) -> None:
+    contract = model_from_checkpoint(tiny_checkpoint).contract
+    dataset = XrayDataset(discover_kermany(kermany_mini, "train", "binary"), contract)
+    same = corner_swapped(dataset, donors="same")
+    corners = field_of_view(*dataset.images.shape[1:], 1.0) == 0
+    assert np.array_equal(same.images[:, ~corners], dataset.images[:, ~corners])
+    for index, label in enumerate(dataset.labels):
+        donors = [j for j in range(len(dataset)) if j != index and np.array_equal(dataset.images[j][corners], same.images[index][corners])]
+        assert donors and all(dataset.labels[j] == label for j in donors)  # a seam, but the corners' class is unchanged
+
+
 def test_a_model_that_hides_the_corners_is_unaffected_by_construction(kermany_mini: Path, tmp_path: Path) -> None:
     masked = train_tiny(kermany_mini, tmp_path / "masked", "--ellipse-mask", "1.0")
     result = corner_reliance(masked)
     assert result["ellipse_mask"] == 1.0
-    assert result["auc_own_corners"] == result["auc_swapped_corners"] and result["mean_abs_change_p"] < 1e-6
+    assert result["auc_own_corners"] == result["auc_swapped_corners"] == result["auc_same_class_corners"]
+    assert result["mean_abs_change_p"] < 1e-6 and result["mean_abs_change_p_same_class"] < 1e-6
 
 
 def test_scoring_under_a_field_of_view_the_model_was_not_trained_with(tiny_checkpoint: Path) -> None:
@@ -47,8 +59,8 @@ def test_scoring_under_a_field_of_view_the_model_was_not_trained_with(tiny_check
 
 
 def test_the_command_reports_every_checkpoint(tiny_checkpoint: Path, tmp_path: Path, capsys) -> None:
-    assert main([str(tiny_checkpoint), "--out", str(tmp_path / "r.json"), "--threads", "2"]) == 0
-    assert '"auc_swapped_corners"' in capsys.readouterr().out and (tmp_path / "r.json").is_file()
+    assert main([str(tiny_checkpoint), "--out", str(tmp_path / "new" / "r.json"), "--threads", "2"]) == 0  # the folder is made
+    assert '"auc_swapped_corners"' in capsys.readouterr().out and (tmp_path / "new" / "r.json").is_file()
     assert main([str(tmp_path / "missing.pt")]) == 2
 
 
