@@ -5,7 +5,7 @@
 #   bash scripts/reproduce_release.sh [KERMANY_224_DIR] [FULLRES_SAMPLE_DIR]
 #   WORKERS=4 bash scripts/reproduce_release.sh     # data-loader processes per run (default 0)
 #
-# Time: about 47 hours on 2 CPU cores, under an hour on one GPU (pneumo-train uses CUDA when it
+# Time: about 48 hours on 2 CPU cores, under an hour on one GPU (pneumo-train uses CUDA when it
 # is there, with mixed precision). The runs named gpu-* were trained on a lent H200 GPU with these
 # very commands (the earlier release-* runs on the 2 CPU cores); their weights travelled back as
 # FP16, so a rerun matches them to seed-noise, not bit for bit.
@@ -84,6 +84,13 @@ python -m pneumo.training.shortcuts runs/corner-swap/best.pt runs/corner-swap-co
 #     continued the same way, and the corner check of the start point, the kept epoch and epoch 3.
 train 3c-corner-swap configs/efficientnet_lite0_three_class_corner_swap.yaml --init-from runs/release-3c-ensemble/best.pt
 python -m pneumo.training.shortcuts runs/release-3c-ensemble/best.pt runs/3c-corner-swap/best.pt runs/3c-corner-swap/epoch_03.pt --data "$DATA" --out reports/shortcuts-3c-corner-swap.json --threads 2
+
+# 1f. Half-resolution member (MODEL_CARD.md, "Half-resolution member"; validation only, it did not
+#     join): one run that sees 112 px, the three-member ensemble with the shipped two, and the
+#     corner check with its seam control on it, the shipped models and their start points.
+train half-res configs/efficientnet_lite0_half_res.yaml
+combine logits half-res-ensemble runs/corner-swap/best.pt runs/half-res/best.pt --min-gain 0.0005
+python -m pneumo.training.shortcuts runs/half-res/best.pt runs/corner-swap/best.pt runs/release-bin-ensemble-e10/best.pt runs/3c-corner-swap/best.pt runs/release-3c-ensemble/best.pt --data "$DATA" --out reports/seam-check.json --threads 2
 
 # 2. Ablations, validation split only (MODEL_CARD.md, "Ablations").
 python -m pneumo.training.ablations --config configs/efficientnet_lite0.yaml --data "$DATA" --out runs/ablations --threads 2
