@@ -124,20 +124,28 @@ def test_test_metrics_are_recorded_only_for_the_model_that_was_evaluated(checkpo
     np.testing.assert_array_equal(after.logits(batch), before.logits(batch))
 
 
-def test_a_logit_ensemble_exports_as_one_graph_with_its_twin(checkpoint_factory, kermany_mini, tmp_path):
+def export_logit_ensemble(ingredients, kermany_mini, tmp_path):
+    """Combine the ingredients' logits, export FP32 and INT8; both must pass their checks."""
     from pneumo.training.average import combine_models, combined_checkpoint
 
-    first = load_checkpoint(checkpoint_factory("custom_cnn"))
-    torch.manual_seed(1)
-    other_weights = {k: v + 0.01 * torch.randn_like(v) if v.is_floating_point() else v for k, v in first["model_state"].items()}
-    ingredients = {"a.pt": first, "b.pt": {**first, "model_state": other_weights}}
     ensemble = combine_models(list(ingredients.values()), "logits")
+    first = next(iter(ingredients.values()))
     path = tmp_path / "ensemble.pt"
     save_checkpoint(path, {**combined_checkpoint(ingredients, ensemble, "logits", {}), "calibration": first["calibration"]})
     out = tmp_path / "out"
     assert export(path, out, "--validate-images", str(kermany_mini), "--quantize", "int8", "--calibration-images", "8", "--max-auc-drop", "1.0") == 0
     report = json.loads((out / "export_report.json").read_text())
     assert report["parity"]["passed"] and report["int8"]["accepted"]  # the concatenated graph quantises too
+    return ensemble, out
+
+
+def test_a_logit_ensemble_exports_as_one_graph_with_its_twin(checkpoint_factory, kermany_mini, tmp_path):
+
+    first = load_checkpoint(checkpoint_factory("custom_cnn"))
+    torch.manual_seed(1)
+    other_weights = {k: v + 0.01 * torch.randn_like(v) if v.is_floating_point() else v for k, v in first["model_state"].items()}
+    ingredients = {"a.pt": first, "b.pt": {**first, "model_state": other_weights}}
+    ensemble, out = export_logit_ensemble(ingredients, kermany_mini, tmp_path)
     assert OnnxModel(out / "model.int8.onnx").contract.model_version.endswith("-int8")
     model = OnnxModel(out / "model.onnx")
     assert model.contract.model_version.startswith("custom_cnn-ens2-") and "x2" in model.contract.architecture
@@ -152,7 +160,7 @@ def test_a_logit_ensemble_exports_as_one_graph_with_its_twin(checkpoint_factory,
 def test_a_mixed_resolution_ensemble_exports_as_one_graph(checkpoint_factory, kermany_mini, tmp_path):
     """Two full-resolution members and a half-resolution one (models/resolution.py): one graph, one
     CAM grid, INT8 too, and the torch twin rebuilds each member at its own resolution."""
-    from pneumo.training.average import combine_models, combined_checkpoint
+    from pneumo.training.average import combine_models
     from pneumo.training.config import config_from_dict
     from pneumo.training.models import create_model
 
@@ -164,13 +172,7 @@ def test_a_mixed_resolution_ensemble_exports_as_one_graph(checkpoint_factory, ke
     half_config = config_from_dict({**first["config"], "input_downsample": 2}).to_dict()
     ingredients = {"pair.pt": {**first, "model_state": pair.state_dict(), "ensemble_members": 2},
                    "half.pt": {**first, "config": half_config, "model_state": half.state_dict()}}
-    trio = combine_models(list(ingredients.values()), "logits")
-    path = tmp_path / "trio.pt"
-    save_checkpoint(path, {**combined_checkpoint(ingredients, trio, "logits", {}), "calibration": first["calibration"]})
-    out = tmp_path / "out"
-    assert export(path, out, "--validate-images", str(kermany_mini), "--quantize", "int8", "--calibration-images", "8", "--max-auc-drop", "1.0") == 0
-    report = json.loads((out / "export_report.json").read_text())
-    assert report["parity"]["passed"] and report["int8"]["accepted"]
+    trio, out = export_logit_ensemble(ingredients, kermany_mini, tmp_path)
     model = OnnxModel(out / "model.onnx")
     assert model.contract.model_version.startswith("custom_cnn-ens3-")
     assert model.contract.architecture == "custom_cnn x3 (seeing 64, 64, 32 px), mean of logits"
