@@ -64,12 +64,13 @@ def model_version(checkpoint: dict[str, Any]) -> str:
 
 def architecture(checkpoint: dict[str, Any]) -> str:
     """E.g. "efficientnet_lite0 x3 (seeing 224, 224, 112 px), mean of logits"."""
-    members = int(checkpoint.get("ensemble_members", 1))
+    from pneumo.training.checkpoint import member_downsample  # lazy: torch only when a checkpoint is described
+
+    factors = member_downsample(checkpoint)
     name = checkpoint["config"]["model"]
     size = int(checkpoint["config"].get("input_size", 224))
-    factors = checkpoint.get("ensemble_input_downsample") or [checkpoint["config"].get("input_downsample", 1)] * members
-    seeing = f" (seeing {', '.join(f'{size // int(f)}' for f in factors)} px)" if any(int(f) > 1 for f in factors) else ""
-    return f"{name} x{members}{seeing}, mean of logits" if members > 1 else f"{name}{seeing}"
+    seeing = f" (seeing {', '.join(str(size // f) for f in factors)} px)" if any(f > 1 for f in factors) else ""
+    return f"{name} x{len(factors)}{seeing}, mean of logits" if len(factors) > 1 else f"{name}{seeing}"
 
 
 def build_contract(checkpoint: dict[str, Any], head_weights: list[list[float]], head_bias: list[float],

@@ -87,17 +87,19 @@ def rebuild_model(checkpoint: dict[str, Any]) -> LoadedModel:
     config = config_from_dict(checkpoint["config"])
     classes = list(checkpoint["classes"])
     members = [create_model(config.model, len(classes), pretrained="none", dropout=config.dropout, input_downsample=factor)
-               for factor in member_downsample(checkpoint, config)]
+               for factor in member_downsample(checkpoint)]
     model = members[0] if len(members) == 1 else ensemble_of(members)
     model.load_state_dict(checkpoint["model_state"])
     contract = PreprocessContract.from_dict(checkpoint["preprocess"])
     return LoadedModel(model.eval(), config, classes, contract, checkpoint)
 
 
-def member_downsample(checkpoint: dict[str, Any], config: TrainConfig) -> list[int]:
-    """Each member's ``input_downsample``: one entry per member of a logit ensemble (ensemble_fields)."""
+def member_downsample(checkpoint: dict[str, Any]) -> list[int]:
+    """Each member's ``input_downsample``: one entry per member of a logit ensemble (ensemble_fields);
+    checkpoints written before mixed resolutions existed have every member at the config's."""
     members = int(checkpoint.get("ensemble_members", 1))
-    factors = [int(f) for f in checkpoint.get("ensemble_input_downsample", [config.input_downsample] * members)]
+    default = int(checkpoint["config"].get("input_downsample", 1))
+    factors = [int(f) for f in checkpoint.get("ensemble_input_downsample", [default] * members)]
     if len(factors) != members:
         raise CheckpointError(f"checkpoint lists {len(factors)} member resolutions for {members} members")
     return factors

@@ -140,7 +140,6 @@ def export_logit_ensemble(ingredients, kermany_mini, tmp_path):
 
 
 def test_a_logit_ensemble_exports_as_one_graph_with_its_twin(checkpoint_factory, kermany_mini, tmp_path):
-
     first = load_checkpoint(checkpoint_factory("custom_cnn"))
     torch.manual_seed(1)
     other_weights = {k: v + 0.01 * torch.randn_like(v) if v.is_floating_point() else v for k, v in first["model_state"].items()}
