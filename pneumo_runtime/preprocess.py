@@ -1,13 +1,18 @@
 """The one definition of preprocessing, shared by training and every runtime.
 
-Order: decode -> grayscale -> CLAHE -> resize -> 3 channels -> normalise (mean/std of the model).
+Order: decode -> grayscale -> resize (+ JPEG re-encoding) -> CLAHE -> 3 channels -> normalise
+(mean/std of the model).
 
-Training augments between ``prepare_gray`` (CLAHE + resize) and ``to_model_input`` (3 channels +
+Training augments between ``prepare_gray`` (resize + CLAHE) and ``to_model_input`` (3 channels +
 normalisation), so augmentation perturbs the image the model actually sees. Augmenting *before*
 CLAHE would let CLAHE undo most brightness/contrast jitter.
 
-Resizing squashes to a square without keeping the aspect ratio, because the Kermany 224 px release
-was made that way: keeping the aspect ratio at inference would show the model shapes it never saw.
+Resizing reproduces how the Kermany 224 px copies, the only images any model here learned from,
+were made: squashed to a square without keeping the aspect ratio, then saved as JPEG (quality 75,
+read off the copies' quantisation tables), and only then, in training, equalised by CLAHE. A
+full-size film that is not given the same treatment reaches the model with sharper detail and a
+different CLAHE than any training image, and its answer drifts from its own copy's (MODEL_CARD.md,
+"Full-size films"). An image already at the input size is left exactly as it is.
 """
 
 from __future__ import annotations
@@ -48,6 +53,9 @@ class PreprocessContract:
     # corners of a chest film hold burned-in markers, time stamps and exposure text, not lung; a
     # model that never sees them cannot learn them as a shortcut (MODEL_CARD.md, "Field of view").
     ellipse_mask: float = 0.0
+    # JPEG quality of the re-encoding after a resize (None: none). Contracts written before this
+    # field existed belong to models trained on the 224 px copies, so they get 75 too.
+    resize_jpeg_quality: int | None = 75
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -62,6 +70,7 @@ class PreprocessContract:
             std=tuple(float(v) for v in data["std"]),
             clahe=ClaheSettings(**data["clahe"]),
             ellipse_mask=float(data.get("ellipse_mask", 0.0)),  # absent from contracts made before it existed
+            resize_jpeg_quality=data.get("resize_jpeg_quality", 75),
         )
 
 
@@ -98,14 +107,24 @@ def to_uint8(gray: np.ndarray) -> np.ndarray:
 
 
 def prepare_gray(gray: np.ndarray, contract: PreprocessContract) -> np.ndarray:
-    """CLAHE at the image's own resolution, then squash to ``input_size``: uint8 (S, S)."""
-    equalised = contract.clahe.apply(gray)
+    """Squash to ``input_size`` the way the training copies were made, then CLAHE: uint8 (S, S)."""
+    return contract.clahe.apply(resize_like_training(gray, contract))
+
+
+def resize_like_training(gray: np.ndarray, contract: PreprocessContract) -> np.ndarray:
+    """uint8 (H, W) -> uint8 (S, S): area-averaged (or linear, when enlarging), then JPEG-encoded and
+    decoded again at ``resize_jpeg_quality``, as the Kermany 224 px copies were."""
     size = contract.input_size
-    if equalised.shape == (size, size):
-        return equalised
-    shrinking = equalised.shape[0] > size or equalised.shape[1] > size
-    interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
-    return cv2.resize(equalised, (size, size), interpolation=interpolation)
+    if gray.shape == (size, size):
+        return gray
+    shrinking = gray.shape[0] > size or gray.shape[1] > size
+    resized = cv2.resize(gray, (size, size), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+    if contract.resize_jpeg_quality is None:
+        return resized
+    encoded, buffer = cv2.imencode(".jpg", resized, [cv2.IMWRITE_JPEG_QUALITY, int(contract.resize_jpeg_quality)])
+    if not encoded:
+        raise InvalidImageError("could not re-encode the resized image")
+    return cv2.imdecode(buffer, cv2.IMREAD_GRAYSCALE)
 
 
 @lru_cache(maxsize=8)

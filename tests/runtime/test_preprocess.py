@@ -95,3 +95,20 @@ def test_field_of_view_follows_the_contract_and_old_contracts_keep_the_whole_ima
     image = np.random.default_rng(0).integers(0, 256, (224, 224), np.uint8)
     wider, narrower = to_model_input(image, contract), to_model_input(image, PreprocessContract(ellipse_mask=0.8))
     assert np.sum(wider[0] == -1.0) < np.sum(narrower[0] == -1.0)
+
+
+def test_resize_reproduces_the_training_copies_and_leaves_input_sized_images_alone():
+    from pneumo_runtime.preprocess import resize_like_training
+
+    rng = np.random.default_rng(0)
+    square = rng.integers(0, 256, (224, 224), dtype=np.uint8)
+    assert resize_like_training(square, PreprocessContract()) is square  # a 224 px copy is used as it is
+    film = cv2.GaussianBlur(rng.integers(0, 256, (900, 700), dtype=np.uint8), (0, 0), 3)
+    plain = resize_like_training(film, PreprocessContract(resize_jpeg_quality=None))
+    reencoded = resize_like_training(film, PreprocessContract())
+    assert plain.shape == reencoded.shape == (224, 224)
+    assert 0 < np.abs(plain.astype(int) - reencoded).mean() < 3  # JPEG q75 noise, not a different image
+    # Contracts written before the field existed come from models trained on the copies: re-encode too.
+    old = PreprocessContract().to_dict()
+    del old["resize_jpeg_quality"]
+    assert PreprocessContract.from_dict(old).resize_jpeg_quality == 75
