@@ -1,12 +1,15 @@
 """The input guard: a photo, a document, noise or any other non-X-ray gets REJECTED with a reason,
 never a pneumonia probability.
 
-Three one-class checks, each with a cut-off set on real X-rays only (never on non-X-rays):
+Four one-class checks, each with a cut-off set on real X-rays only (never on non-X-rays):
 
 1. colour: chest X-rays are gray (colourfulness near 0), and roughly square;
-2. symmetry: a chest film is close to mirror-symmetric at low resolution (two lungs either side of
+2. layout: a frontal chest film correlates with the mean training film at 8 x 8 px, a negative
+   (inverted) film anti-correlates with it, other views and body parts barely correlate
+   (``film_layout``);
+3. symmetry: a chest film is close to mirror-symmetric at low resolution (two lungs either side of
    the spine); most photos, documents and noise are not;
-3. features: the model's own pooled feature vector must be close (cosine, mean of the 5 nearest)
+4. features: the model's own pooled feature vector must be close (cosine, mean of the 5 nearest)
    to a bank of training X-rays. The bank lives inside the exported ONNX graph, which computes
    the distance as its ``guard_distance`` output, so it is covered by the model's SHA-256.
 """
@@ -18,6 +21,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from .film_layout import layout_refusal
 from .inputs import LoadedImage
 
 SYMMETRY_SIDE = 32  # px: coarse enough that only the anatomy's layout counts
@@ -57,6 +61,9 @@ class InputGuard:
         aspect = max(height, width) / min(height, width)
         if aspect > settings.max_aspect_ratio:
             return f"not a chest X-ray: aspect ratio {aspect:.1f}:1 is too elongated"
+        layout = layout_refusal(prepared)
+        if layout:
+            return layout
         if settings.min_symmetry is not None:
             symmetry = mirror_symmetry(prepared)
             if symmetry < settings.min_symmetry:
