@@ -41,14 +41,21 @@ def feature_maps(model: nn.Module, batch: np.ndarray, batch_size: int = 32):
 
 
 @torch.no_grad()
-def fit_guard(model: nn.Module, bank_batch: np.ndarray, held_out_batch: np.ndarray, held_out_prepared: list[np.ndarray]) -> tuple[GuardSettings, FeatureBankDistance]:
-    """``held_out_prepared``: the held-out X-rays after CLAHE and resize, for the symmetry cut-off."""
+def fit_feature_guard(model: nn.Module, bank_batch: np.ndarray, held_out_batch: np.ndarray) -> tuple[float, FeatureBankDistance]:
+    """The feature bank and its cut-off: just beyond the most distant held-out X-ray."""
     bank = torch.cat([fmap.mean(dim=(2, 3)) for fmap in feature_maps(model, bank_batch)])
     distance = FeatureBankDistance(bank)
     held_out = torch.cat([distance(fmap) for fmap in feature_maps(model, held_out_batch)]).numpy()
+    return round(float(held_out.max() * DISTANCE_MARGIN), 4), distance
+
+
+@torch.no_grad()
+def fit_guard(model: nn.Module, bank_batch: np.ndarray, held_out_batch: np.ndarray, held_out_prepared: list[np.ndarray]) -> tuple[GuardSettings, FeatureBankDistance]:
+    """``held_out_prepared``: the held-out X-rays after resize and CLAHE, for the symmetry cut-off."""
+    max_distance, distance = fit_feature_guard(model, bank_batch, held_out_batch)
     symmetry = np.array([mirror_symmetry(image) for image in held_out_prepared])
     settings = GuardSettings(
         min_symmetry=round(float(np.quantile(symmetry, SYMMETRY_QUANTILE)), 4),
-        max_feature_distance=round(float(held_out.max() * DISTANCE_MARGIN), 4),
+        max_feature_distance=max_distance,
     )
     return settings, distance

@@ -53,6 +53,9 @@ class ModelContract:
     data_citation: str = ""
     config_digest: str = ""
     training_config: dict[str, Any] = field(default_factory=dict)
+    # Empty for a model as shipped. A site model (pneumo-adapt) records here the site, what was
+    # adapted (batch-norm statistics, calibration), from which model, and on how many films.
+    site_adaptation: dict[str, Any] = field(default_factory=dict)
     onnx_sha256: str = ""  # only in the sidecar: a file cannot carry its own hash
     format_version: int = FORMAT_VERSION
 

@@ -1,0 +1,164 @@
+"""``pneumo-adapt``: write a site model (ONNX + contract) from a shipped or exported one.
+
+    pneumo-adapt --site "Clinic X" --unlabelled site_films/ --out site_model/
+    pneumo-adapt --site "Clinic X" --labelled site_labelled/ --out site_model/   # NORMAL/ + PNEUMONIA/, or a CSV
+    pneumo-predict --model site_model/model.onnx film.jpeg
+
+See ``site_adapt`` for what each step changes and why.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from pneumo_runtime.cli import expand
+from pneumo_runtime.contract import ModelContract
+from pneumo_runtime.errors import PneumoError
+from pneumo_runtime.inputs import model_input
+from pneumo_runtime.model import OnnxModel
+from pneumo_runtime.predictor import resolve_model, shipped_models
+
+from .site_adapt import SiteAdaptationError, adapt_batchnorm, recalibration, site_contract
+
+MODEL_NAME = "model"
+BATCH = 32
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pneumo-adapt", description="Adapt a pneumo model to one site's films: batch-norm statistics "
+                                     "from unlabelled films and/or calibration from a small labelled set.")
+    parser.add_argument("--site", required=True, help="the site's name, recorded in the model and shown by every front end")
+    parser.add_argument("--out", type=Path, required=True, help="folder for model.onnx and model.json")
+    parser.add_argument("--model", help="the model to adapt: a shipped model (" + ", ".join(shipped_models()) + "; default: default) or an exported .onnx")
+    parser.add_argument("--checkpoint", type=Path, help="its torch weights, needed for --unlabelled (default: the .pt beside the .onnx)")
+    parser.add_argument("--unlabelled", type=Path, help="a folder of the site's films, no labels: batch-norm statistics are re-estimated on them")
+    parser.add_argument("--labelled", type=Path, help="the site's labelled films: a folder with NORMAL/ and PNEUMONIA/, or a CSV path,label[,patient]; "
+                        "temperature, threshold and referral cut-off are refitted on them")
+    parser.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
+    return parser
+
+
+def readable_inputs(paths: list[Path], contract) -> tuple[np.ndarray, list[Path]]:
+    """Preprocessed films, skipping (and naming) any that cannot be read: one bad file stops nothing."""
+    images, kept = [], []
+    for path in paths:
+        try:
+            images.append(model_input(path, contract))
+            kept.append(path)
+        except PneumoError as exc:
+            print(f"pneumo-adapt: skipped {path.name}: {exc}", file=sys.stderr)
+    if not images:
+        raise SiteAdaptationError("none of the given films could be read")
+    return np.stack(images), kept
+
+
+def labelled_samples(source: Path, task: str) -> list:
+    from pneumo.training.data import discover_kermany, read_csv
+
+    if source.suffix.lower() == ".csv":
+        return read_csv(source, task)
+    return discover_kermany(source.parent, source.name, task)
+
+
+def logits_of(model: OnnxModel, batch: np.ndarray) -> np.ndarray:
+    return np.concatenate([model.logits(batch[i:i + BATCH]) for i in range(0, len(batch), BATCH)])
+
+
+def adapted_graph(base: OnnxModel, checkpoint_path: Path, films: np.ndarray, staged: Path, contract: ModelContract) -> dict:
+    """AdaBN on the torch twin, a guard bank from the same films, exported and checked against torch."""
+    import torch
+
+    from pneumo.training.checkpoint import load_checkpoint, rebuild_model
+
+    from .contract_builder import model_version
+    from .guard_fit import fit_feature_guard
+    from .onnx_export import export_onnx_proto, full_check, write_with_contract
+
+    checkpoint = load_checkpoint(checkpoint_path)
+    if model_version(checkpoint) != base.contract.model_version.removesuffix("-int8"):
+        raise SiteAdaptationError(f"{checkpoint_path.name} holds {model_version(checkpoint)}, not the weights of {base.contract.model_version}")
+    loaded = rebuild_model(checkpoint)
+    layers = adapt_batchnorm(loaded.model, films)
+    # Half the site's films form the bank, the other half set its cut-off; the pixel checks stay.
+    max_distance, guard_module = fit_feature_guard(loaded.model, films[0::2], films[1::2])
+    guard = dataclasses.replace(base.contract.guard, max_feature_distance=max_distance)
+    write_with_contract(export_onnx_proto(loaded.model, contract.preprocess.input_size, 17, guard_module), contract, staged)
+    full_check(staged)
+    with torch.no_grad():
+        torch_logits = loaded.model(torch.from_numpy(films[:BATCH])).numpy()
+    onnx_logits = OnnxModel(staged).logits(films[:BATCH])
+    gap = float(np.abs(torch_logits - onnx_logits).max())
+    if gap > 1e-3:
+        raise SiteAdaptationError(f"the exported site model does not reproduce the adapted torch model (max |logit gap| {gap:.2e})")
+    return {"batchnorm_layers": layers, "guard": guard, "parity_max_logit_gap": gap}
+
+
+def run(args: argparse.Namespace) -> dict:
+    if not args.unlabelled and not args.labelled:
+        raise SiteAdaptationError("nothing to adapt: give --unlabelled FOLDER, --labelled FOLDER_OR_CSV, or both")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    base_path = resolve_model(args.model)
+    base = OnnxModel(base_path, threads=args.threads)  # hash checked like any model
+    contract, methods, counts, report = base.contract, [], {}, {"base_model": base.contract.model_version}
+    args.out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=args.out) as staging_dir:  # nothing half-written is left behind
+        staged = Path(staging_dir) / f"{MODEL_NAME}.onnx"
+        guard = None
+        if args.unlabelled:
+            films, kept = readable_inputs(expand([args.unlabelled], recursive=True), contract.preprocess)
+            checkpoint = args.checkpoint or base_path.with_suffix(".pt")
+            if not checkpoint.is_file():
+                raise SiteAdaptationError(f"batch-norm adaptation needs the model's torch weights: {checkpoint.name} not found (give --checkpoint)")
+            interim = site_contract(contract, args.site, ["batchnorm_statistics"], {"unlabelled": len(kept)})
+            adapted = adapted_graph(base, checkpoint, films, staged, interim)
+            guard = adapted.pop("guard")
+            report["batchnorm"] = {**adapted, "films": len(kept)}
+            methods.append("batchnorm_statistics")
+            counts["unlabelled"] = len(kept)
+        else:
+            shutil.copyfile(base_path, staged)
+        calibration = None
+        if args.labelled:
+            samples = labelled_samples(args.labelled, "binary" if len(contract.classes) == 2 else "three_class")
+            batch, kept = readable_inputs([s.path for s in samples], contract.preprocess)
+            by_path = {s.path: s for s in samples}
+            labels = np.array([by_path[p].label for p in kept])
+            calibration = recalibration(logits_of(OnnxModel(staged, verify=False), batch), labels, [by_path[p].patient for p in kept], contract)
+            report["calibration"] = {k: calibration[k] for k in ("temperature", "threshold", "threshold_rule")} | {"films": len(kept)}
+            methods.append("calibration")
+            counts["labelled"] = len(kept)
+        from .onnx_export import reseal
+
+        final = reseal(staged, site_contract(contract, args.site, methods, counts, calibration, guard))
+        OnnxModel(staged)  # the runtime's own loader, hash check included, accepts it
+        for produced in (staged, staged.with_suffix(".json")):
+            shutil.move(str(produced), args.out / produced.name)
+    report["site_model"] = final.model_version
+    (args.out / "adapt_report.json").write_text(json.dumps(report, indent=1, default=str))
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        report = run(args)
+    except (PneumoError, ValueError) as exc:  # ValueError: the training side's typed data/checkpoint errors
+        print(f"pneumo-adapt: error: {str(exc).strip() or type(exc).__name__}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.out / (MODEL_NAME + '.onnx')}: {report['site_model']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
