@@ -46,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--explain-stats", action="store_true", help="Grad-CAM/attention statistics over the split (slow on CPU)")
     parser.add_argument("--explain-max-images", type=int, default=0, help="explain a seeded random subset of this size (0 = all)")
     parser.add_argument("--max-images", type=int, default=0, help="evaluate a seeded random subset (smoke runs; 0 = all)")
+    parser.add_argument("--prevalence", type=float, help="the site's pneumonia prevalence, for PPV and NPV (default: the evaluated films' own)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0 = torch's default)")
     parser.add_argument("--seed", type=int, default=0, help="seed for bootstrap, MC dropout and subsets")
@@ -59,7 +60,7 @@ def options_from(args: argparse.Namespace) -> EvaluationOptions:
         split=args.split, n_bootstrap=args.bootstrap, seed=args.seed, batch_size=args.batch_size, tta=args.tta,
         mc_passes=args.mc_passes, train_data=args.train_data, threshold_rule=args.threshold_rule,
         threshold_target=args.threshold_target, referral_rate=args.referral_rate, explain_stats=args.explain_stats,
-        explain_max_images=args.explain_max_images, max_images=args.max_images,
+        explain_max_images=args.explain_max_images, max_images=args.max_images, prevalence=args.prevalence,
     )
 
 
@@ -72,6 +73,11 @@ def headline(metrics: dict) -> str:
                  f"specificity {point['specificity']['value']:.3f}, accuracy {point['accuracy']['value']:.3f}")
     else:
         text += f"; accuracy {metrics['multiclass']['accuracy']['value']:.3f}"
+    site = metrics.get("site")
+    if site:
+        text += f"; at prevalence {site['prevalence']:.2f}: PPV {site['ppv']['value']:.3f}, NPV {site['npv']['value']:.3f}"
+        if "operating_point" in site:
+            text += f"; operating point {site['operating_point']['verdict'].split(':')[0]}"
     return text
 
 

@@ -28,6 +28,7 @@ from .intervals import patient_bootstrap_indices
 from .metrics import binary_metrics_at_threshold, multiclass_metrics, pr_curve, roc_with_band, threshold_free_metrics
 from .predict import CheckpointSource, PredictionSource, load_source, predict_logits
 from .report import write_report
+from .site_view import site_view
 from .uncertainty import decide, mc_dropout_probabilities, predictive, referral_summary, tta_probabilities
 
 SCHEMA = "pneumo-evaluation/1"
@@ -53,6 +54,7 @@ class EvaluationOptions:
     explain_stats: bool = False
     explain_max_images: int = 0
     max_images: int = 0  # 0 = the whole split; otherwise a seeded random subset (smoke runs)
+    prevalence: float | None = None  # the site's pneumonia prevalence for PPV/NPV; None: the evaluated films'
 
 
 @dataclass
@@ -246,6 +248,9 @@ def evaluate(model_paths: list[str | Path], data: str | Path, out_dir: Path, opt
         "curves": curves(predictions, classes, resamples),
         "options": {k: v for k, v in asdict(options).items() if k != "train_data"},
     }
+    if "at_threshold" in metrics:
+        prevalence = options.prevalence if options.prevalence is not None else float(np.mean(predictions.labels == 1))
+        metrics["site"] = site_view(metrics["at_threshold"]["operating_point"], calibration.get("threshold_rule"), prevalence)
     if options.explain_stats:
         log("explanation statistics")
         metrics["explain"] = explain_statistics(source, dataset, out_dir, options.explain_max_images, options.seed) \

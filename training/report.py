@@ -204,6 +204,19 @@ def _validation_line(validation: dict[str, Any], thresholded: bool) -> str:
                else f"accuracy there {_number(validation.get('accuracy'))}."))
 
 
+def _site_lines(metrics: Metrics) -> list[str]:
+    site = metrics.get("site")
+    if not site:
+        return []
+    lines = ["## At this site", "",
+             f"At a pneumonia prevalence of {site['prevalence']:.1%}: PPV {_ci(site['ppv'])}, NPV {_ci(site['npv'])} "
+             "(Bayes' rule from sensitivity and specificity; `--prevalence` sets the site's own)."]
+    if "operating_point" in site:
+        lines.append(f"Operating point ({site['operating_point']['rule']} target {site['operating_point']['target']:.2f}): "
+                     f"{site['operating_point']['verdict']}.")
+    return lines + [""]
+
+
 def render_markdown(metrics: Metrics) -> str:
     data, model = metrics["data"], metrics["model"]
     free = metrics["threshold_free"]
@@ -219,6 +232,7 @@ def render_markdown(metrics: Metrics) -> str:
         f"log loss {_ci(free['log_loss'])}, ECE {_ci(free['ece'])} (calibrated probabilities).", "",
         *(_threshold_table(metrics) if "at_threshold" in metrics else _multiclass_table(metrics)), "",
         "## Calibration and operating point", "", *_calibration_lines(metrics), "",
+        *_site_lines(metrics),
         "## Uncertainty and referral", "",
         "Cases whose uncertainty (normalised predictive entropy) is above the cut-off are referred to a radiologist. "
         "`entropy` is the rule the runtime applies; TTA and MC dropout are analyses.", "",

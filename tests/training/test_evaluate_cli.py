@@ -126,3 +126,14 @@ def test_onnx_export_evaluates_like_its_checkpoint(binary_report, tiny_checkpoin
     assert [r["image"] for r in onnx_rows] == [r["image"] for r in torch_rows]
     for column in ("logit_NORMAL", "logit_PNEUMONIA"):
         np.testing.assert_allclose([float(r[column]) for r in onnx_rows], [float(r[column]) for r in torch_rows], atol=1e-4)
+
+
+def test_the_site_view_gives_predictive_values_at_the_evaluated_prevalence(binary_report):
+    metrics = json.loads((binary_report / "metrics.json").read_text())
+    point, site = metrics["at_threshold"]["operating_point"], metrics["site"]
+    assert site["prevalence"] == pytest.approx(0.5)  # 8 NORMAL, 8 PNEUMONIA
+    fn, tp = point["confusion_matrix"]["rows_true_columns_predicted"][1]
+    tn, fp = point["confusion_matrix"]["rows_true_columns_predicted"][0]
+    if tp + fp:  # at a prevalence equal to the evaluated one, Bayes gives back the observed PPV
+        assert site["ppv"]["value"] == pytest.approx(tp / (tp + fp), abs=1e-9)
+    assert "## At this site" in (binary_report / "report.md").read_text()

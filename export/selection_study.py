@@ -1,0 +1,190 @@
+"""``python -m pneumo.export.selection_study``: the decision of docs/experiments/2026-12-02-selection-rule.md.
+
+Candidates built from the shipped default without new training (the ensemble, each member alone,
+WiSE-FT of member 1, a linear probe on frozen ImageNet features), scored by validation NLL clean
+and under the seeded synthetic shift, each with a temperature cross-fitted over validation
+patients. Prints the table and the decision the committed rule gives; test is never read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from pneumo_runtime.predictor import default_model_path
+
+from .site_adapt import adapt_batchnorm
+
+WISE_ALPHAS = (0.5, 0.8)
+BN_IMAGES = 512
+PROBE_IMAGES = 1500
+ENSEMBLE_MARGIN = 0.05  # the ensemble must beat the best single network by 5% of its score
+
+
+class Pooled(nn.Module):
+    """A backbone's globally average-pooled features: what a linear head sees."""
+
+    def __init__(self, backbone: nn.Module):
+        super().__init__()
+        self.backbone = backbone
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.backbone(x).mean(dim=(2, 3))
+
+
+def cross_fitted_scores(logits: dict[str, np.ndarray], labels: np.ndarray, folds: list[np.ndarray]) -> dict[str, float]:
+    """Temperature fitted on one half of the validation patients (clean), applied to the other."""
+    from sklearn.metrics import roc_auc_score
+
+    from pneumo.training.calibration import calibrated_probabilities, fit_temperature, negative_log_likelihood
+
+    scores: dict[str, float] = {}
+    for kind in ("clean", "shift"):
+        nll, brier, probabilities = 0.0, 0.0, np.zeros(len(labels))
+        for scored, fitted in (folds, folds[::-1]):
+            temperature = fit_temperature(logits["clean"][fitted], labels[fitted])
+            nll += negative_log_likelihood(logits[kind][scored], labels[scored], temperature) * len(scored)
+            p = calibrated_probabilities(logits[kind][scored], temperature)[:, 1]
+            brier += float(((p - labels[scored]) ** 2).sum())
+            probabilities[scored] = p
+        scores.update({f"{kind}_nll": nll / len(labels), f"{kind}_brier": brier / len(labels), f"{kind}_auc": float(roc_auc_score(labels, probabilities))})
+    scores["score"] = (scores["clean_nll"] + scores["shift_nll"]) / 2
+    return scores
+
+
+def single_member(ensemble, index: int):
+    """Member ``index`` of a two-member logit ensemble as a model of its own (W_i doubled, mean bias)."""
+    from pneumo.training.models import create_model
+    from pneumo.training.models.ensemble import member_backbones
+
+    members = member_backbones(ensemble)
+    single = create_model("efficientnet_lite0", 2, pretrained="none")
+    single.backbone.load_state_dict(members[index].state_dict())
+    widths = np.cumsum([0] + [Pooled(m)(torch.zeros(1, 3, 32, 32)).shape[1] for m in members])
+    with torch.no_grad():
+        weight = ensemble.classifier.fc.weight[:, widths[index]:widths[index + 1]] * len(members)
+        single.classifier.fc.weight.copy_(weight)
+        single.classifier.fc.bias.copy_(ensemble.classifier.fc.bias)
+    return single.eval()
+
+
+def wise_ft(fine_tuned, alpha: float, train_batch: np.ndarray):
+    """Backbone weights alpha * fine-tuned + (1 - alpha) * ImageNet, fine-tuned head, BN statistics re-estimated."""
+    from pneumo.training.models import create_model
+
+    imagenet = create_model("efficientnet_lite0", 2, pretrained="imagenet").backbone.state_dict()
+    mixed = create_model("efficientnet_lite0", 2, pretrained="none")
+    tuned = fine_tuned.state_dict()
+    blended = {k: (alpha * v + (1 - alpha) * imagenet[k.removeprefix("backbone.")]) if k.startswith("backbone.") and v.is_floating_point()
+               and "running_" not in k else v for k, v in tuned.items()}
+    mixed.load_state_dict(blended)
+    adapt_batchnorm(mixed, train_batch)
+    return mixed.eval()
+
+
+def run(data: Path, checkpoint_path: Path, threads: int) -> dict:
+    from sklearn.linear_model import LogisticRegressionCV
+    from sklearn.model_selection import GroupKFold
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from pneumo.training.checkpoint import load_checkpoint, rebuild_model
+    from pneumo.training.config import config_from_dict
+    from pneumo.training.dataset import XrayDataset
+    from pneumo.training.engine import ValidationScorer, select_samples
+    from pneumo.training.models import create_model
+    from pneumo.training.split import patient_folds
+
+    torch.set_num_threads(threads)
+    loaded = rebuild_model(load_checkpoint(checkpoint_path))
+    config = config_from_dict({**loaded.checkpoint["config"], "data": str(data), "shift_validation": True})
+    train_samples, val_samples = select_samples(config)
+    val_set = XrayDataset(val_samples, loaded.contract)
+    scorer = ValidationScorer(val_set, config, torch.device("cpu"))
+    labels = val_set.labels
+    index = {s.path: i for i, s in enumerate(val_set.samples)}
+    halves = patient_folds(val_set.samples, 2, config.split_seed)[0]
+    folds = [np.array([index[s.path] for s in half]) for half in halves]
+    results, log = {}, lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
+
+    pooled = scorer.logits(Pooled(loaded.model.backbone))  # both members' pooled features, clean and shifted
+    head = loaded.model.classifier.fc
+    results["A: default (two-member ensemble)"] = cross_fitted_scores(
+        {k: (torch.from_numpy(v) @ head.weight.T + head.bias).detach().numpy() for k, v in pooled.items()}, labels, folds)
+    log(f"A {results['A: default (two-member ensemble)']}")
+    members = [single_member(loaded.model, i) for i in (0, 1)]
+    width = members[0].classifier.fc.in_features
+    for i, member in enumerate(members):
+        fc = member.classifier.fc
+        logits = {k: (torch.from_numpy(v[:, i * width:(i + 1) * width]) @ fc.weight.T + fc.bias).detach().numpy() for k, v in pooled.items()}
+        results[f"B{i + 1}: member {i + 1} alone"] = cross_fitted_scores(logits, labels, folds)
+        log(f"B{i + 1} {results[f'B{i + 1}: member {i + 1} alone']}")
+    rng = np.random.default_rng(config.split_seed)
+    chosen = [train_samples[i] for i in rng.choice(len(train_samples), size=min(PROBE_IMAGES, len(train_samples)), replace=False)]
+    train_set = XrayDataset(chosen, loaded.contract)
+    train_batch = np.stack([train_set[i][0].numpy() for i in range(len(train_set))])
+    for alpha in WISE_ALPHAS:
+        name = f"C: WiSE-FT of member 1, alpha {alpha}"
+        results[name] = cross_fitted_scores(scorer.logits(wise_ft(members[0], alpha, train_batch[:BN_IMAGES])), labels, folds)
+        log(f"{name} {results[name]}")
+    imagenet = Pooled(create_model("efficientnet_lite0", 2, pretrained="imagenet").backbone).eval()
+    with torch.no_grad():
+        train_features = np.concatenate([imagenet(torch.from_numpy(train_batch[i:i + 64])).numpy() for i in range(0, len(train_batch), 64)])
+    groups = [s.patient for s in train_set.samples]
+    probe = make_pipeline(StandardScaler(), LogisticRegressionCV(Cs=10, cv=list(GroupKFold(5).split(train_features, train_set.labels, groups)),
+                                                                 scoring="neg_log_loss", max_iter=2000))
+    probe.fit(train_features, train_set.labels)
+    val_features = scorer.logits(imagenet)
+    # decision_function gives the log-odds; as two-class logits [0, z] the softmax is the probe's probability.
+    probe_logits = {k: np.stack([np.zeros(len(v)), probe.decision_function(v)], axis=1) for k, v in val_features.items()}
+    results["D: linear probe on ImageNet features"] = cross_fitted_scores(probe_logits, labels, folds)
+    log(f"D {results['D: linear probe on ImageNet features']}")
+    return {"validation_images": int(len(labels)), "candidates": results, "decision": decide(results)}
+
+
+def decide(results: dict[str, dict]) -> dict:
+    ensemble = results["A: default (two-member ensemble)"]["score"]
+    singles = {name: r["score"] for name, r in results.items() if not name.startswith("A:")}
+    best = min(singles, key=singles.get)
+    keep_ensemble = ensemble < singles[best] * (1 - ENSEMBLE_MARGIN)
+    return {"best_single": best, "best_single_score": singles[best], "ensemble_score": ensemble,
+            "ensemble_gain": 1 - ensemble / singles[best], "keep_ensemble": bool(keep_ensemble),
+            "verdict": "the ensemble stays" if keep_ensemble else f"{best} becomes the default, if it passes the further checks"}
+
+
+def markdown(study: dict) -> str:
+    lines = ["| candidate | score | NLL clean | NLL shifted | Brier clean | Brier shifted | AUC clean | AUC shifted |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for name, r in study["candidates"].items():
+        lines.append(f"| {name} | {r['score']:.4f} | {r['clean_nll']:.4f} | {r['shift_nll']:.4f} | {r['clean_brier']:.4f} | "
+                     f"{r['shift_brier']:.4f} | {r['clean_auc']:.4f} | {r['shift_auc']:.4f} |")
+    d = study["decision"]
+    lines += ["", f"Ensemble {d['ensemble_score']:.4f} against best single network ({d['best_single']}) {d['best_single_score']:.4f}: "
+              f"gain {d['ensemble_gain']:.1%} (needs > {ENSEMBLE_MARGIN:.0%}). Verdict: {d['verdict']}."]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pneumo.export.selection_study", description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, required=True, help="the Kermany folder the default was trained on (its train/ only)")
+    parser.add_argument("--checkpoint", type=Path, default=default_model_path().with_suffix(".pt"))
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    study = run(args.data, args.checkpoint, args.threads)
+    (args.out / "selection.json").write_text(json.dumps(study, indent=1))
+    (args.out / "selection.md").write_text(markdown(study))
+    print(markdown(study))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

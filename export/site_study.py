@@ -1,0 +1,197 @@
+"""``python -m pneumo.export.site_study``: what a new site gets from pneumo-adapt, measured honestly.
+
+The official Kermany test split stands in for a new site: another cohort than train, never used
+to choose anything about the shipped model. It is split in two halves by patient. Each step is
+fitted on one half and scored on the other, both ways (cross-fitting), so every test film is
+scored by a model that never saw it, its pixels or its label. Rows:
+
+- shipped: the shipped model as it is (inductive; its figures in MODEL_CARD.md come from the same
+  predictions);
+- batch-norm statistics (label-free): AdaBN on the other half's films, no labels;
+- calibration: temperature, threshold (the shipped rule: sensitivity 0.95) and referral cut-off
+  refitted on the other half's labelled films;
+- both.
+
+Then the learning curve of calibration against the number of labelled films (25 to 200), drawn
+at random from the other half, 20 draws each, on the shipped and on the batch-norm-adapted model.
+The torch twin computes the adapted logits; pneumo-adapt's export reproduces them (parity checked).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pneumo_runtime.inputs import model_input
+from pneumo_runtime.model import OnnxModel
+from pneumo_runtime.predictor import resolve_model
+
+from .site_adapt import MIN_LABELLED_PER_CLASS, adapt_batchnorm, recalibration
+
+LABELLED_COUNTS = (25, 50, 100, 200)
+DRAWS = 20
+BATCH = 32
+
+
+def torch_logits(model, films: np.ndarray) -> np.ndarray:
+    with torch.no_grad():
+        return np.concatenate([model(torch.from_numpy(films[i:i + BATCH])).numpy() for i in range(0, len(films), BATCH)])
+
+
+def figures(logits: np.ndarray, labels: np.ndarray, patients: list[str], temperature: float, threshold: float, cutoff: float) -> dict:
+    from pneumo.training.calibration import calibrated_probabilities, expected_calibration_error, negative_log_likelihood, normalised_entropy
+    from pneumo.training.intervals import patient_bootstrap_indices
+    from pneumo.training.metrics import binary_metrics_at_threshold, threshold_free_metrics
+
+    probabilities = calibrated_probabilities(logits, temperature)
+    resamples = patient_bootstrap_indices(patients, 200, seed=0)
+    at = binary_metrics_at_threshold(labels, probabilities[:, 1], threshold, [])
+    free = threshold_free_metrics(labels, probabilities, resamples)
+    referred = normalised_entropy(probabilities) > cutoff
+    pick = lambda entry: {"value": round(entry["value"], 4), "low": round(entry["ci_low"], 4), "high": round(entry["ci_high"], 4)}  # noqa: E731
+    return {
+        "auc_roc": pick(free["auc_roc"]), "sensitivity": pick(at["sensitivity"]), "specificity": pick(at["specificity"]),
+        "accuracy": pick(at["accuracy"]), "ece": round(expected_calibration_error(probabilities, labels), 4),
+        "nll": round(negative_log_likelihood(logits, labels, temperature), 4),
+        "brier": round(float(np.mean((probabilities[:, 1] - labels) ** 2)), 4), "referral_rate": round(float(referred.mean()), 4),
+        "n_images": int(len(labels)),
+    }
+
+
+def pooled(parts: list[tuple[np.ndarray, np.ndarray, list[str], float, float, float]]) -> dict:
+    """Each half scored with the settings fitted on the other, then the figures over all films at once.
+
+    ``parts``: per half, (logits, labels, patients, temperature, threshold, referral cut-off).
+    """
+    from pneumo.training.calibration import calibrated_probabilities, normalised_entropy
+
+    scaled = np.concatenate([logits / temperature for logits, _, _, temperature, _, _ in parts])
+    labels = np.concatenate([part[1] for part in parts])
+    patients = [f"{half}:{patient}" for half, part in enumerate(parts) for patient in part[2]]
+    thresholds = np.concatenate([np.full(len(part[1]), part[4]) for part in parts]).clip(1e-7, 1 - 1e-7)
+    cutoffs = np.concatenate([np.full(len(part[1]), part[5]) for part in parts])
+    probabilities = calibrated_probabilities(scaled).clip(1e-12, 1.0)
+    # Per-film thresholds: move each film's logit margin by its threshold's logit, then decide at 0.5.
+    margin = np.log(probabilities[:, 1] / probabilities[:, 0]) - np.log(thresholds / (1 - thresholds))
+    result = figures(np.stack([np.zeros_like(margin), margin], axis=1), labels, patients, 1.0, 0.5, 1.0)
+    calibrated = figures(scaled, labels, patients, 1.0, 0.5, 1.0)  # threshold-free figures need the real probabilities
+    result.update({key: calibrated[key] for key in ("auc_roc", "ece", "nll", "brier")})
+    result["referral_rate"] = round(float((normalised_entropy(calibrated_probabilities(scaled)) > cutoffs).mean()), 4)
+    return result
+
+
+def draw(rng: np.random.Generator, labels: np.ndarray, count: int) -> np.ndarray:
+    while True:  # a site collects films as they come; redraw only if a class is too rare to set a threshold
+        chosen = rng.choice(len(labels), size=min(count, len(labels)), replace=False)
+        if np.bincount(labels[chosen], minlength=2).min() >= MIN_LABELLED_PER_CLASS:
+            return chosen
+
+
+def summarise(results: list[dict]) -> dict:
+    value = lambda r, key: r[key]["value"] if isinstance(r[key], dict) else r[key]  # noqa: E731
+    return {key: {"mean": round(float(np.mean([value(r, key) for r in results])), 4),
+                  "p10": round(float(np.percentile([value(r, key) for r in results], 10)), 4),
+                  "p90": round(float(np.percentile([value(r, key) for r in results], 90)), 4)}
+            for key in ("sensitivity", "specificity", "accuracy", "ece", "nll", "referral_rate")}
+
+
+def run(data: Path, model_name: str | None, checkpoint: Path | None, seed: int, cache: Path | None = None) -> dict:
+    from pneumo.training.checkpoint import model_from_checkpoint
+    from pneumo.training.data import discover_kermany
+    from pneumo.training.split import patient_folds
+
+    base_path = resolve_model(model_name)
+    base = OnnxModel(base_path)
+    contract = base.contract
+    samples = discover_kermany(data, "test", "binary")
+    halves = list(patient_folds(samples, 2, seed)[0])  # (one half, the other half), disjoint by patient
+    films = [np.stack([model_input(s.path, contract.preprocess) for s in half]) for half in halves]
+    labels = [np.array([s.label for s in half]) for half in halves]
+    patients = [[s.patient for s in half] for half in halves]
+    twin = checkpoint or base_path.with_suffix(".pt")
+    if cache is not None and cache.is_file() and str(np.load(cache)["model"]) == f"{contract.model_version}/{seed}":
+        stored = np.load(cache)  # the minutes of forward passes, reused when only the analysis changed
+        shipped, adapted_fit, adapted_score = ([stored[f"{name}{h}"] for h in (0, 1)] for name in ("shipped", "fit", "score"))
+        onnx_gap = float(stored["onnx_gap"])
+    else:
+        shipped = [torch_logits(model_from_checkpoint(twin).model, f) for f in films]
+        onnx_gap = float(max(np.abs(base.logits(f[:BATCH]) - s[:BATCH]).max() for f, s in zip(films, shipped)))
+        # AdaBN on each half's films (no labels): logits of that half (to fit calibration on) and of the other (to score).
+        adapted_fit, adapted_score = [None, None], [None, None]
+        for fit in (0, 1):
+            model = model_from_checkpoint(twin).model
+            adapt_batchnorm(model, films[fit])
+            adapted_fit[fit], adapted_score[1 - fit] = torch_logits(model, films[fit]), torch_logits(model, films[1 - fit])
+        if cache is not None:
+            np.savez(cache, model=f"{contract.model_version}/{seed}", onnx_gap=onnx_gap,
+                     **{f"{name}{h}": arrays[h] for name, arrays in (("shipped", shipped), ("fit", adapted_fit), ("score", adapted_score)) for h in (0, 1)})
+    families = {"shipped": (shipped, shipped), "batch-norm statistics": (adapted_score, adapted_fit)}
+    fixed = (contract.temperature, contract.threshold, contract.uncertainty.cutoff)
+
+    def recalibrated(family: str, choose) -> list:
+        score, fit = families[family]
+        parts = []
+        for half in (0, 1):
+            other = 1 - half
+            chosen = choose(other)
+            calibration = recalibration(fit[other][chosen], labels[other][chosen], [patients[other][i] for i in chosen], contract)
+            parts.append((score[half], labels[half], patients[half], calibration["temperature"], calibration["threshold"],
+                          calibration["uncertainty"]["cutoff"]))
+        return parts
+
+    everything = lambda half: np.arange(len(labels[half]))  # noqa: E731
+    rows = {
+        "shipped (inductive)": pooled([(shipped[h], labels[h], patients[h], *fixed) for h in (0, 1)]),
+        "batch-norm statistics (label-free)": pooled([(adapted_score[h], labels[h], patients[h], *fixed) for h in (0, 1)]),
+        "calibration (every labelled film of the other half)": pooled(recalibrated("shipped", everything)),
+        "batch-norm statistics + calibration": pooled(recalibrated("batch-norm statistics", everything)),
+    }
+    curve = {}
+    for family in families:
+        for count in LABELLED_COUNTS:
+            rng = np.random.default_rng(seed + count)
+            draws = [pooled(recalibrated(family, lambda half: draw(rng, labels[half], count))) for _ in range(DRAWS)]
+            curve[f"{family} + calibration, {count} labelled"] = summarise(draws)
+    return {"model": contract.model_version, "data": f"{data.name}/test, halves of {len(halves[0])} and {len(halves[1])} films by patient",
+            "seed": seed, "onnx_vs_torch_max_logit_gap": onnx_gap, "rows": rows, "labelled_curve": curve, "draws": DRAWS}
+
+
+def markdown(study: dict) -> str:
+    lines = ["| setting | AUC | sensitivity | specificity | accuracy | ECE | NLL | referred |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    ci = lambda e: f"{e['value']:.3f} ({e['low']:.3f}-{e['high']:.3f})"  # noqa: E731
+    for name, r in study["rows"].items():
+        lines.append(f"| {name} | {ci(r['auc_roc'])} | {ci(r['sensitivity'])} | {ci(r['specificity'])} | {ci(r['accuracy'])} | "
+                     f"{r['ece']:.3f} | {r['nll']:.3f} | {r['referral_rate']:.3f} |")
+    lines += ["", f"Calibration from n labelled films (mean over {study['draws']} draws, 10th-90th percentile):", "",
+              "| setting | sensitivity | specificity | ECE | NLL |", "| --- | --- | --- | --- | --- |"]
+    band = lambda e: f"{e['mean']:.3f} ({e['p10']:.3f}-{e['p90']:.3f})"  # noqa: E731
+    for name, r in study["labelled_curve"].items():
+        lines.append(f"| {name} | {band(r['sensitivity'])} | {band(r['specificity'])} | {band(r['ece'])} | {band(r['nll'])} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pneumo.export.site_study", description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, required=True, help="a Kermany-style folder; its test/ stands in for a new site")
+    parser.add_argument("--model", help="shipped model name or .onnx (default: default)")
+    parser.add_argument("--checkpoint", type=Path, help="its torch twin (default: the .pt beside the .onnx)")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    args.out.mkdir(parents=True, exist_ok=True)
+    study = run(args.data, args.model, args.checkpoint, args.seed, cache=args.out / "logits.npz")
+    (args.out / "site_study.json").write_text(json.dumps(study, indent=1))
+    (args.out / "site_study.md").write_text(markdown(study))
+    print(markdown(study))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
