@@ -17,7 +17,7 @@ import importlib
 import importlib.metadata
 import re
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 DISTRIBUTION = "pneumo"
 OWN_MODULES = ("pneumo", "pneumo_runtime")

@@ -99,7 +99,7 @@ def default_workers() -> int:
 
 
 def _png_base64(rgb) -> str:
-    ok, encoded = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    encoded = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))[1]
     return base64.b64encode(encoded.tobytes()).decode("ascii")
 
 

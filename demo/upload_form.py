@@ -48,7 +48,7 @@ def file_field(content_type: str, body: bytes, field: str = "file") -> bytes:
     try:
         parser.write(body)
         parser.finalize()
-    except Exception as exc:  # python-multipart raises several types for a broken body
+    except Exception as exc:  # noqa: BLE001 - python-multipart raises several types for a broken body
         raise FormError(f"malformed multipart body ({type(exc).__name__})") from None
     for headers, data in parts:
         _, disposition = parse_options_header(headers.get(b"content-disposition", b""))

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 import subprocess
-import tomllib
 from pathlib import Path
 
+import tomllib
 from pneumo.demo import launch
 
 REPO = Path(__file__).resolve().parents[1]
@@ -15,7 +15,7 @@ EXTRAS = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["option
 
 
 def readme_test_command() -> str:
-    found = re.search(r"<!-- ci:test-command -->\n```bash\n(.+?)\n```\n<!-- /ci:test-command -->", README, re.S)
+    found = re.search(r"<!-- ci:test-command -->\n```bash\n(.+?)\n```\n<!-- /ci:test-command -->", README, re.DOTALL)
     assert found, "README.md lost its ci:test-command block"
     return found.group(1)
 

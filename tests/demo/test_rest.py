@@ -15,8 +15,8 @@ import httpx
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-
 from pneumo.demo.rest import create_app
+
 from pneumo_runtime.predictor import Predictor
 
 from .conftest import free_port
@@ -162,7 +162,7 @@ def served(tmp_path_factory):
 
 
 def test_real_server_predicts_and_keeps_no_trace_of_the_upload(served, fullres_images):
-    url, process, tmp, log = served
+    url, _process, tmp, log = served
     before = set(tmp.rglob("*"))  # what start-up wrote (a library's session id file), not an upload
     secret_name = "Doe-Jane-1970-03-01-chest.bmp"  # what a careless export might call a file
     # Uncompressed, over the 1 MB beyond which Starlette's own form parser would spool to a temp file.
@@ -208,7 +208,7 @@ def test_load_200_requests_from_16_clients(served, fullres_images):
 
     from .conftest import ARTIFACTS
 
-    url, process, tmp, log = served
+    url, process, tmp, _log = served
     before = set(tmp.rglob("*"))
     payload = fullres_images[0].read_bytes()
     started = time.perf_counter()
@@ -233,3 +233,13 @@ def test_load_200_requests_from_16_clients(served, fullres_images):
     assert rss_at_200 - rss_at_50 < 50, report
     assert busy and max(busy) < 5.0 and served_ok + len(busy) == 60, report
     assert set(tmp.rglob("*")) == before
+
+
+def test_the_demo_mounts_on_the_same_port(predictor):
+    from pneumo.demo.rest import mount_demo
+
+    app = mount_demo(create_app(predictor, workers=1, api_key=""))
+    with TestClient(app) as both:
+        assert both.get("/healthz").status_code == 200
+        page = both.get("/demo/")
+        assert page.status_code == 200 and "gradio" in page.text.lower()

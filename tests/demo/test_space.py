@@ -9,8 +9,6 @@ import time
 from pathlib import Path
 
 import httpx
-import pytest
-
 from pneumo.demo.space import build_space, main
 
 from .conftest import free_port

@@ -6,7 +6,8 @@ import hashlib
 import sys
 from pathlib import Path
 
-import pneumo.demo.torch_weights as torch_weights
+from pneumo.demo import torch_weights
+
 from pneumo_runtime.predictor import default_model_path
 
 REPO = Path(__file__).resolve().parents[2]
