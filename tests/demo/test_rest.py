@@ -136,6 +136,30 @@ def test_model_health_and_docs(client, predictor):
     assert client.get("/v1/nothing").json()["error"] == "not_found"
 
 
+def dicom_of(image: Path) -> bytes:
+    """A 12-bit DICOM of a real X-ray, carrying a patient name and ID that must never be logged."""
+    from io import BytesIO
+
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
+
+    pixels = cv2.imread(str(image), cv2.IMREAD_GRAYSCALE).astype(np.uint16) * 16
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = SecondaryCaptureImageStorage, generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.PatientName, ds.PatientID, ds.Modality = "Doe^Jane", "SECRET-123", "CR"
+    ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
+    ds.Rows, ds.Columns = pixels.shape
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+    ds.PixelData = pixels.tobytes()
+    buffer = BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     """``pneumo-serve`` in its own process on a loopback port, with an empty TMPDIR to watch."""
@@ -171,10 +195,13 @@ def test_real_server_predicts_and_keeps_no_trace_of_the_upload(served, fullres_i
     response = httpx.post(f"{url}/v1/predict", files={"file": (secret_name, bmp, "image/bmp")}, timeout=30)
     assert response.status_code == 200 and response.json()["decision"] in {"NORMAL", "PNEUMONIA", "REFER"}
     assert httpx.post(f"{url}/v1/predict", files={"file": ("x.jpeg", b"junk", "image/jpeg")}, timeout=30).status_code == 400
+    dicom = httpx.post(f"{url}/v1/predict", files={"file": ("study.dcm", dicom_of(fullres_images[0]), "application/dicom")}, timeout=30)
+    assert dicom.status_code == 200 and dicom.json()["decision"] in {"NORMAL", "PNEUMONIA", "REFER"}
     time.sleep(0.3)
     log.seek(0)
     server_log = log.read()
-    assert "POST /v1/predict" in server_log and "Doe-Jane" not in server_log and "Traceback" not in server_log
+    assert "POST /v1/predict" in server_log and "Traceback" not in server_log
+    assert not [secret for secret in ("Doe", "SECRET-123", "study.dcm") if secret in server_log]  # no name, no DICOM field
     assert set(tmp.rglob("*")) == before, "the upload left a file behind"
     assert httpx.get(f"{url}/docs", timeout=10).status_code == 200
 
