@@ -14,10 +14,14 @@ README = (REPO / "README.md").read_text()
 EXTRAS = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
 
 
-def readme_test_command() -> str:
-    found = re.search(r"<!-- ci:test-command -->\n```bash\n(.+?)\n```\n<!-- /ci:test-command -->", README, re.DOTALL)
-    assert found, "README.md lost its ci:test-command block"
+def readme_command(name: str) -> str:
+    found = re.search(rf"<!-- ci:{name} -->\n```bash\n(.+?)\n```\n<!-- /ci:{name} -->", README, re.DOTALL)
+    assert found, f"README.md lost its ci:{name} block"
     return found.group(1)
+
+
+def readme_test_command() -> str:
+    return readme_command("test-command")
 
 
 def expand(extras: set[str]) -> set[str]:
@@ -40,9 +44,9 @@ def installed_extras(command: str) -> set[str]:
     return expand(set(found.group(1).split(",")))
 
 
-def test_ci_runs_the_readme_test_command():
+def test_ci_runs_the_readme_commands():
     printed = subprocess.run(["bash", str(REPO / ".ci" / "run"), "--print"], capture_output=True, text=True, check=True).stdout
-    assert printed.strip() == readme_test_command()
+    assert printed.splitlines() == [readme_command("setup-command"), readme_test_command()]
     ci = (REPO / ".ci" / "run").read_text()
     commands = [line.strip() for line in ci.splitlines() if line.strip() and not line.lstrip().startswith("#")]
     assert not [line for line in commands if "pip " in line or "pytest" in line]  # no install or test run of its own
@@ -56,7 +60,8 @@ def test_the_test_command_installs_every_extra_the_tests_import():
 
 
 def test_the_first_command_installs_what_pneumo_demo_needs():
-    first = re.search(r"```bash\n(python3 -m venv .+?)\n```", README).group(1)
+    first = readme_command("setup-command")
+    assert README.index(first) < README.index(readme_test_command())  # set-up comes first in the README
     assert first.endswith("&& pneumo-demo")
     assert launch.COMMANDS["pneumo-demo"][1] in installed_extras(first)
     assert "dicom" in installed_extras(first)
