@@ -141,7 +141,11 @@ def dicom_of(image: Path) -> bytes:
     from io import BytesIO
 
     from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
+    from pydicom.uid import (
+        ExplicitVRLittleEndian,
+        SecondaryCaptureImageStorage,
+        generate_uid,
+    )
 
     pixels = cv2.imread(str(image), cv2.IMREAD_GRAYSCALE).astype(np.uint16) * 16
     meta = FileMetaDataset()
