@@ -15,6 +15,7 @@ from pneumo_runtime.predictor import Prediction, Predictor
 from .texts import recommendation
 from .torch_explain import METHOD as GRADCAM_METHOD
 from .torch_explain import TorchExplainer, TorchUnavailableError
+from .torch_weights import torch_twin
 
 EXPLAIN_MODES = ("auto", "captum", "cam", "off")
 CAM_METHOD = "CAM from the ONNX model's feature map (equals Grad-CAM for this head)"
@@ -40,9 +41,8 @@ def load_explainer(mode: str, checkpoint: str | Path | None, predictor: Predicto
         raise ModelError(f"unknown explain mode {mode!r}; choose one of {', '.join(EXPLAIN_MODES)}")
     if mode in ("cam", "off"):
         return None, {"cam": CAM_METHOD, "off": "explanations are off"}[mode]
-    sibling = predictor.model.path.with_suffix(".pt")  # pneumo-export writes the matching checkpoint there
-    if checkpoint is None and sibling.is_file():
-        checkpoint = sibling
+    if checkpoint is None:  # beside the model (pneumo-export, a checkout) or from pneumo-torch-weights
+        checkpoint = torch_twin(predictor.model.path)
     if checkpoint is None:
         if mode == "captum":
             raise ModelError("--explain captum needs --checkpoint FILE: the torch checkpoint the ONNX model was exported from")

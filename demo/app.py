@@ -25,7 +25,10 @@ CONCURRENCY_LIMIT = 2  # requests computed at once: this is a CPU app; more only
 QUEUE_SIZE = 16  # requests waiting beyond that are refused ("queue full") instead of piling up
 DEFAULT_OPACITY = 0.45
 CACHE_SWEEP = (60, 300)  # every 60 s, delete Gradio's cached outputs older than 300 s: they show patient images
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"  # present in a checkout and in the Space
+# Installed, the examples are package data beside this file (pneumo/demo/examples); in a checkout
+# and in the Space they are the repository's examples/.
+EXAMPLES = next((p for p in (Path(__file__).resolve().parent / "examples", Path(__file__).resolve().parent.parent / "examples") if p.is_dir()),
+                Path(__file__).resolve().parent.parent / "examples")
 
 
 def example_files(folder: Path = EXAMPLES) -> list[str]:
