@@ -15,7 +15,7 @@ from pneumo_runtime.predictor import Prediction, Predictor
 from .texts import recommendation
 from .torch_explain import METHOD as GRADCAM_METHOD
 from .torch_explain import TorchExplainer, TorchUnavailableError
-from .torch_weights import torch_twin
+from pneumo_runtime.torch_twin import torch_twin
 
 EXPLAIN_MODES = ("auto", "captum", "cam", "off")
 CAM_METHOD = "CAM from the ONNX model's feature map (equals Grad-CAM for this head)"

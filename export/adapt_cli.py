@@ -25,6 +25,7 @@ from pneumo_runtime.errors import PneumoError
 from pneumo_runtime.inputs import model_input
 from pneumo_runtime.model import OnnxModel
 from pneumo_runtime.predictor import resolve_model, shipped_models
+from pneumo_runtime.torch_twin import torch_twin
 
 from .site_adapt import SiteAdaptationError, adapt_batchnorm, recalibration, site_contract
 
@@ -117,9 +118,10 @@ def run(args: argparse.Namespace) -> dict:
         guard = None
         if args.unlabelled:
             films, kept = readable_inputs(expand([args.unlabelled], recursive=True), contract.preprocess)
-            checkpoint = args.checkpoint or base_path.with_suffix(".pt")
-            if not checkpoint.is_file():
-                raise SiteAdaptationError(f"batch-norm adaptation needs the model's torch weights: {checkpoint.name} not found (give --checkpoint)")
+            checkpoint = args.checkpoint or torch_twin(base_path)
+            if checkpoint is None or not checkpoint.is_file():
+                raise SiteAdaptationError(f"batch-norm adaptation needs the torch weights of {base_path.name}: "
+                                          'install "pneumo[explain]" for the shipped models, or give --checkpoint')
             interim = site_contract(contract, args.site, ["batchnorm_statistics"], {"unlabelled": len(kept)})
             adapted = adapted_graph(base, checkpoint, films, staged, interim)
             guard = adapted.pop("guard")

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from pneumo_runtime.predictor import default_model_path
+from pneumo_runtime.torch_twin import torch_twin
 
 from .site_adapt import adapt_batchnorm
 
@@ -174,7 +175,7 @@ def markdown(study: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pneumo.export.selection_study", description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="the Kermany folder the default was trained on (its train/ only)")
-    parser.add_argument("--checkpoint", type=Path, default=default_model_path().with_suffix(".pt"))
+    parser.add_argument("--checkpoint", type=Path, default=torch_twin(default_model_path()))
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)

@@ -30,6 +30,7 @@ import torch
 from pneumo_runtime.inputs import model_input
 from pneumo_runtime.model import OnnxModel
 from pneumo_runtime.predictor import resolve_model
+from pneumo_runtime.torch_twin import torch_twin
 
 from .site_adapt import MIN_LABELLED_PER_CLASS, adapt_batchnorm, recalibration
 
@@ -113,7 +114,7 @@ def run(data: Path, model_name: str | None, checkpoint: Path | None, seed: int, 
     films = [np.stack([model_input(s.path, contract.preprocess) for s in half]) for half in halves]
     labels = [np.array([s.label for s in half]) for half in halves]
     patients = [[s.patient for s in half] for half in halves]
-    twin = checkpoint or base_path.with_suffix(".pt")
+    twin = checkpoint or torch_twin(base_path)
     if cache is not None and cache.is_file() and str(np.load(cache)["model"]) == f"{contract.model_version}/{seed}":
         stored = np.load(cache)  # the minutes of forward passes, reused when only the analysis changed
         shipped, adapted_fit, adapted_score = ([stored[f"{name}{h}"] for h in (0, 1)] for name in ("shipped", "fit", "score"))

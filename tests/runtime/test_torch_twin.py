@@ -6,7 +6,7 @@ import hashlib
 import sys
 from pathlib import Path
 
-from pneumo.demo import torch_weights
+from pneumo_runtime import torch_twin as torch_weights
 
 from pneumo_runtime.predictor import default_model_path
 

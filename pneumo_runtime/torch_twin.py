@@ -3,14 +3,15 @@
 ``pneumo-export`` writes it beside the model (``model.pt`` next to ``model.onnx``), and so does a
 checkout for the shipped models (``pneumo_runtime/models/default.pt``). An installed wheel carries
 no torch weights (they would double its size for one optional feature): there they come from the
-``pneumo-torch-weights`` distribution that the ``[explain]`` extra installs.
+``pneumo-torch-weights`` distribution that the ``[explain]`` extra installs. This module only finds
+the file; the runtime never loads it (Captum in the demo and pneumo-adapt do, with torch).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from pneumo_runtime.predictor import models_folder
+from .predictor import models_folder
 
 
 def torch_twin(onnx_path: str | Path) -> Path | None:
