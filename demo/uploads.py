@@ -8,6 +8,10 @@ import tempfile
 from pathlib import Path
 from typing import Iterable
 
+import gradio as gr
+from gradio.utils import NamedString
+from gradio_client import utils as client_utils
+
 
 def gradio_cache_root() -> Path:
     """Where Gradio stores uploads (the same rule as Gradio's own: GRADIO_TEMP_DIR or <tmp>/gradio)."""
@@ -41,3 +45,20 @@ def discard_upload(path: str | Path | None, keep: frozenset[str] = frozenset()) 
             folder.rmdir()  # Gradio puts each upload in a folder of its own; leave it if anything else is there
         except OSError:
             pass
+
+
+class UploadField(gr.File):
+    """``gr.File`` that hands the function the upload's path and creates nothing else.
+
+    Gradio 6's ``gr.File(type="filepath")`` opens an empty ``NamedTemporaryFile(delete=False)`` in
+    its cache for every request and never uses or removes it: 200 API calls left 200 empty files.
+    The frontend still draws the ordinary file component (``is_template``)."""
+
+    is_template = True
+
+    def _process_single_file(self, f):  # noqa: ANN001 - Gradio's FileData
+        if self.type != "filepath":
+            return super()._process_single_file(f)
+        if self.file_types and not client_utils.is_valid_file(f.path, self.file_types):
+            raise gr.Error(f"Invalid file type. Upload one of: {', '.join(self.file_types)}")
+        return NamedString(f.path)

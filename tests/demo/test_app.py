@@ -129,14 +129,11 @@ def test_cached_copies_of_public_examples_are_kept(tmp_path, monkeypatch, exampl
     assert cached.exists()
 
 
-def test_the_overlay_outlines_the_field_of_view_and_says_so():
-    from pneumo.demo.overlay import blend
+def test_the_map_outlines_the_field_of_view_and_says_so():
+    from pneumo.demo.page import heatmap_figure
 
-    gray, heatmap = np.full((300, 200), 40, np.uint8), np.zeros((7, 7), np.float32)
-    plain, outlined = blend(gray, heatmap, 0.0), blend(gray, heatmap, 0.0, ellipse_mask=0.8)
-    assert np.array_equal(plain[0, 0], outlined[0, 0])  # the corner itself is left as it is
-    top_of_ellipse = outlined[round(150 - 0.8 * 150), 100]  # the outline follows the image's own proportions
-    assert top_of_ellipse.min() > 200 and plain[round(150 - 0.8 * 150), 100].max() < 100
+    with_mask = heatmap_figure("data:,", "data:,", 0.4, "Map", None, 0.8, "alt")
+    assert "<ellipse" in with_mask and 'rx="40.0"' in with_mask and "<ellipse" not in heatmap_figure("data:,", "data:,", 0.4, "Map", None, 0.0, "alt")
     contract = Predictor().contract
     masked = dataclasses.replace(contract, preprocess=dataclasses.replace(contract.preprocess, ellipse_mask=1.0))
     assert "white ellipse" in model_card(masked) and "white ellipse" not in model_card(
