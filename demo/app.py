@@ -19,7 +19,7 @@ from pneumo_runtime.predictor import Predictor
 from . import page
 from .analysis import Analysis, DemoService, is_rejected
 from .overlay import data_uri, display_gray, heat_layer, map_peak
-from .uploads import UploadField, discard_upload, public_digests
+from .uploads import discard_upload, public_digests, upload_field
 
 ACCEPTED_TYPES = [".jpeg", ".jpg", ".png", ".bmp", ".dcm", ".dicom"]
 CONCURRENCY_LIMIT = 2  # requests computed at once: this is a CPU app; more only slows each one down
@@ -61,9 +61,10 @@ def image_panels(analysis: Analysis, opacity: float, target: str, ellipse_mask: 
         return page.no_map("No picture: the image could not be read."), "", ""
     base = display_gray(analysis.gray)
     base_src = data_uri(base)
-    original = page.picture(base_src, "The uploaded chest X-ray", "X-ray")
     if is_rejected(analysis):
+        original = page.picture(base_src, "The uploaded image, in grey", "Uploaded image (in grey)")
         return original, page.no_map("No map: the image was not analysed."), ""
+    original = page.picture(base_src, "The uploaded chest X-ray", "X-ray")
     if analysis.heatmap is None:
         return original, page.no_map("No map: explanations are off."), ""
     peak = map_peak(analysis.heatmap)
@@ -134,10 +135,10 @@ def build_app(predictor: Predictor | None = None, service: DemoService | None = 
         gr.HTML(page.header(contract), elem_id="model-card")
         with gr.Row(equal_height=False):
             with gr.Column(scale=4, min_width=360):
-                upload = UploadField(label="Chest X-ray: JPEG, PNG, BMP or DICOM", file_types=ACCEPTED_TYPES, type="filepath",
-                                     elem_id="upload", height=100)
+                upload = upload_field(label="Chest X-ray: JPEG, PNG, BMP or DICOM", file_types=ACCEPTED_TYPES, elem_id="upload",
+                                      height=100)
                 with gr.Row():
-                    analyse_button = gr.Button("Analyse with heatmap", variant="primary", elem_id="analyse")
+                    analyse_button = gr.Button("Analyse", variant="primary", elem_id="analyse")
                     predict_button = gr.Button("Prediction only", elem_id="predict")
                 headline = gr.HTML(page.empty_headline(), elem_id="headline")
                 label = gr.Label(label="Calibrated probabilities", show_heading=False, elem_id="label")

@@ -45,12 +45,13 @@ def headline(decision: str, recommendation: str, reason: str) -> str:
     return (
         f'<section class="pneumo-decision" role="status" aria-live="polite" aria-label="Decision: {esc(decision)}" '
         f'style="{TEXT}background:{background};color:#fff;border-radius:10px;padding:10px 16px;">'
-        '<div style="font-size:15px;letter-spacing:0.05em;">Decision</div>'
+        '<div style="font-size:15px;letter-spacing:0.05em;color:#fff;">Decision</div>'
         f'<div class="pneumo-decision-word" data-decision="{esc(decision)}" '
-        f'style="font-size:{DECISION_PX}px;font-weight:800;line-height:1.1;">'
-        f'<span aria-hidden="true">{symbol} </span>{esc(decision)}</div>'
-        f'<div class="pneumo-recommendation" style="font-size:16px;margin-top:4px;">{esc(recommendation)}</div>'
-        f'<div class="pneumo-reason" style="font-size:13px;opacity:0.92;">Why: {esc(reason)}</div></section>'
+        f'style="font-size:{DECISION_PX}px;font-weight:800;line-height:1.1;color:#fff;">'
+        f'<span aria-hidden="true" style="color:#fff;">{symbol} </span>{esc(decision)}</div>'
+        f'<div class="pneumo-recommendation" style="font-size:15px;margin-top:4px;color:#fff;">{esc(recommendation)}</div>'
+        + (f'<div class="pneumo-reason" style="font-size:13px;color:#fff;">Why: {esc(reason)}</div>' if reason not in recommendation else "")
+        + '</section>'
     )
 
 

@@ -138,3 +138,70 @@ def test_the_map_outlines_the_field_of_view_and_says_so():
     masked = dataclasses.replace(contract, preprocess=dataclasses.replace(contract.preprocess, ellipse_mask=1.0))
     assert "white ellipse" in model_card(masked) and "white ellipse" not in model_card(
         dataclasses.replace(contract, preprocess=dataclasses.replace(contract.preprocess, ellipse_mask=0.0)))
+
+
+class SiteAdaptedContract:
+    """The loaded model's contract with a ``site_adaptation`` record, as a site-adapted release carries."""
+
+    def __init__(self, contract, adaptation):
+        self._contract, self.site_adaptation = contract, adaptation
+
+    def __getattr__(self, name):
+        return getattr(self._contract, name)
+
+
+def test_a_site_adapted_model_says_so_on_the_page():
+    from pneumo.demo.page import header
+    from pneumo.demo.texts import site_line
+
+    contract = Predictor().contract
+    adapted = SiteAdaptedContract(contract, {"site": "St Elsewhere", "methods": ["recalibration"]})
+    assert "Site-adapted model: St Elsewhere" in header(adapted) and "Site-adapted model" in model_card(adapted)
+    assert site_line(contract) == "" and "Site-adapted" not in header(contract)
+    assert site_line(SiteAdaptedContract(contract, {})) == ""  # an empty record is no adaptation
+
+    service = DemoService(Predictor())
+    service.contract = adapted
+    config = str(build_app(service=service).config)
+    assert "Site-adapted model: St Elsewhere" in config
+
+
+def test_the_map_peak_rule_flags_edges_and_corners_only():
+    from pneumo.demo.overlay import map_peak
+
+    def peak_at(row, column, size=7):
+        heatmap = np.zeros((size, size), np.float32)
+        heatmap[row, column] = 1
+        return map_peak(heatmap)
+
+    assert not peak_at(3, 3).outside_lung_fields and not peak_at(1, 5).outside_lung_fields  # inner 5x5 cells
+    bottom = peak_at(6, 3)
+    assert bottom.outside_lung_fields and not bottom.at_corner and "bottom edge" in bottom.warning()
+    corner = peak_at(0, 6)
+    assert corner.at_corner and "top right corner" in corner.warning() and "marker" in corner.warning()
+    assert map_peak(np.zeros((7, 7), np.float32)) is None  # a flat map points nowhere
+
+
+def test_decisions_lead_in_words_symbols_and_colours():
+    from pneumo.demo.page import DECISION_PX, DECISION_STYLE, headline
+
+    assert len({symbol for symbol, _ in DECISION_STYLE.values()}) == len(DECISION_STYLE)  # colour is never the only signal
+    refer = headline("REFER", recommendation("REFER", ""), "uncertain: 0.95 is above the referral cut-off 0.80")
+    assert 'aria-label="Decision: REFER"' in refer and f"font-size:{DECISION_PX}px" in refer and "cut-off" in refer
+    assert "PNEUMONIA" not in refer and "NORMAL" not in refer  # no class name beside a referral
+    assert "&lt;script&gt;" in headline("REJECTED", "<script>", "x")  # text is escaped
+
+
+def test_normal_result_has_no_map_unless_asked_and_pneumonia_has_one(example_xrays):
+    from pneumo.demo.app import image_panels
+
+    service = DemoService(Predictor())
+    normal = service.explain(next(p for p in example_xrays if p.name.startswith("normal")))
+    pneumonia = service.explain(next(p for p in example_xrays if p.name.startswith("viral")))
+    assert normal.prediction.decision == "NORMAL" and pneumonia.prediction.decision in {"PNEUMONIA", "REFER"}
+    _, normal_map, normal_notes = image_panels(normal, 0.4, "PNEUMONIA", 0.0)
+    assert "No finding to localise" in normal_map and "<details" in normal_map and "on request" in normal_map
+    assert normal_notes == ""
+    original, pneumonia_map, notes = image_panels(pneumonia, 0.4, "PNEUMONIA", 0.0)
+    assert original.count("data:image/jpeg;base64,") == 1 and 'class="pneumo-heat"' in pneumonia_map
+    assert "Not a segmentation" in notes and "<details" not in pneumonia_map

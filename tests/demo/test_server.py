@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+
 import pytest
 from gradio_client import Client, handle_file
 
@@ -25,7 +26,7 @@ def test_predict_returns_calibrated_label_for_a_full_size_xray(client, example_x
 
 def test_explain_returns_the_map_inside_the_page_not_as_a_file(client, example_xrays):
     pneumonia = next(p for p in example_xrays if p.name.startswith("viral"))
-    label, headline, details, original, overlay, notes, attention = client.predict(
+    label, headline, details, original, overlay, notes, _ = client.predict(
         handle_file(str(pneumonia)), 0.5, api_name="/explain")
     assert label["confidences"] and details["explanation_method"]
     assert details["decision"] in {"PNEUMONIA", "REFER"} and details["decision"] in headline
@@ -42,7 +43,7 @@ def test_colour_photo_is_rejected_without_a_probability(client, colour_photo):
 
 
 def test_nothing_of_an_upload_stays_in_gradios_cache(client, fullres_images, tmp_path):
-    """Neither the upload, nor a rendered picture, nor an empty temp file (gr.File's, see UploadField)."""
+    """Neither the upload, nor a rendered picture, nor an empty temp file (gr.File's, see upload_field)."""
     unique = tmp_path / "upload-must-not-persist-7f3a.jpeg"  # not one of the public examples, which stay cached
     shutil.copy(fullres_images[0], unique)
     before = {p for p in gradio_cache_root().rglob("*") if p.is_file()}
