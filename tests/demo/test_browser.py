@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from pneumo.demo.overlay import map_peak
 from pneumo_runtime.predictor import Predictor
 
 from .conftest import ARTIFACTS
@@ -133,6 +134,15 @@ def test_normal_film_says_there_is_nothing_to_localise(browser, demo_url, films)
     page.keyboard.press("Enter")
     expect(page.locator("#overlay img.pneumo-heat")).to_be_visible()
     expect(page.locator("#overlay")).to_contain_text("on request")
+    # The peak rule, as the library computes it for this film, is what the page says and marks.
+    peak = map_peak(Predictor().explain(films["normal"]).heatmap)
+    flagged = page.locator("#overlay .pneumo-map-warning")
+    if peak is not None and peak.outside_lung_fields:
+        expect(flagged).to_contain_text(peak.warning())
+        expect(page.locator("#overlay svg .pneumo-peak-mark")).to_be_attached()
+    else:
+        expect(flagged).to_have_count(0)
+    page.screenshot(path=str(ARTIFACTS / "demo-normal-map-on-request.png"))
     page.close()
 
 
