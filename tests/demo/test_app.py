@@ -205,3 +205,6 @@ def test_normal_result_has_no_map_unless_asked_and_pneumonia_has_one(example_xra
     original, pneumonia_map, notes = image_panels(pneumonia, 0.4, "PNEUMONIA", 0.0)
     assert original.count("data:image/jpeg;base64,") == 1 and 'class="pneumo-heat"' in pneumonia_map
     assert "Not a segmentation" in notes and "<details" not in pneumonia_map
+    refer = dataclasses.replace(normal, prediction=dataclasses.replace(normal.prediction, decision="REFER"))
+    _, refer_map, refer_notes = image_panels(refer, 0.4, "PNEUMONIA", 0.0)  # a referral shows its map at once
+    assert 'class="pneumo-heat"' in refer_map and "<details" not in refer_map and "Not a segmentation" in refer_notes
