@@ -118,6 +118,14 @@ def test_pneumonia_film_leads_with_the_decision_and_shows_the_map(browser, demo_
     # Colour is never the only signal: the accessibility tree names the decision in words.
     snapshot = page.locator("body").aria_snapshot()
     assert f'status "Decision: {expected}"' in snapshot
+    # The opacity slider works in the browser, from the keyboard, without a new request.
+    heat = page.locator("#overlay img.pneumo-heat")
+    before = float(heat.evaluate("(layer) => layer.style.opacity"))
+    page.locator("#opacity input[type=range]").focus()
+    for _ in range(4):
+        page.keyboard.press("ArrowRight")
+    expect(heat).not_to_have_attribute("style", re.compile(rf"opacity: {before}(;|$)"))
+    assert float(heat.evaluate("(layer) => layer.style.opacity")) > before
     page.close()
 
 
