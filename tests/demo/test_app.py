@@ -186,6 +186,14 @@ def test_decisions_lead_in_words_symbols_and_colours():
     from pneumo.demo.page import DECISION_PX, DECISION_STYLE, headline
 
     assert len({symbol for symbol, _ in DECISION_STYLE.values()}) == len(DECISION_STYLE)  # colour is never the only signal
+
+    def luminance(colour: str) -> float:  # WCAG 2 relative luminance
+        channels = [int(colour[i:i + 2], 16) / 255 for i in (1, 3, 5)]
+        linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    for _, background in DECISION_STYLE.values():  # white text on it: WCAG AA needs 4.5:1
+        assert 1.05 / (luminance(background) + 0.05) >= 4.5, background
     refer = headline("REFER", recommendation("REFER", ""), "uncertain: 0.95 is above the referral cut-off 0.80")
     assert 'aria-label="Decision: REFER"' in refer and f"font-size:{DECISION_PX}px" in refer and "cut-off" in refer
     assert "PNEUMONIA" not in refer and "NORMAL" not in refer  # no class name beside a referral
