@@ -33,10 +33,25 @@ def metrics_line(contract: ModelContract) -> str:
     return f"{split} split: {', '.join(parts)}" if parts else f"{split} split: no metrics recorded"
 
 
+def site_line(contract: ModelContract) -> str:
+    """"Site-adapted model: <site>" when the contract records a site adaptation, else empty."""
+    adaptation = getattr(contract, "site_adaptation", None)  # absent from contracts of older runtimes
+    if not adaptation:
+        return ""
+    site = adaptation.get("site") if isinstance(adaptation, dict) else None
+    return f"Site-adapted model: {site or 'unnamed site'}"
+
+
+def model_card_line(contract: ModelContract) -> str:
+    """One line: the model's version and architecture, and its metrics with their split."""
+    return f"Model {contract.model_version or 'unversioned'} ({contract.architecture}); {metrics_line(contract)}."
+
+
 def model_card(contract: ModelContract) -> str:
     """Markdown shown on every screen: the disclaimer, the model's version and its metrics."""
-    text = (f"**{contract.disclaimer}**\n\n"
-            f"Model `{contract.model_version or 'unversioned'}` ({contract.architecture}); {metrics_line(contract)}.")
+    text = f"**{contract.disclaimer}**\n\n{model_card_line(contract)}"
+    if site_line(contract):
+        text += f" {site_line(contract)}."
     if contract.preprocess.ellipse_mask > 0:
         text += " The model sees only the area inside the white ellipse on the heatmap; film corners and anything outside it are hidden from it."
     return text

@@ -5,8 +5,12 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
+
+import gradio as gr
+from gradio.utils import NamedString
+from gradio_client import utils as client_utils
 
 
 def gradio_cache_root() -> Path:
@@ -41,3 +45,23 @@ def discard_upload(path: str | Path | None, keep: frozenset[str] = frozenset()) 
             folder.rmdir()  # Gradio puts each upload in a folder of its own; leave it if anything else is there
         except OSError:
             pass
+
+
+
+def upload_field(**kwargs) -> gr.File:
+    """``gr.File(type="filepath")`` that hands the function the upload's path and creates nothing else.
+
+    Gradio 6's ``gr.File`` opens an empty ``NamedTemporaryFile(delete=False)`` in its cache for
+    every request and never uses or removes it: 200 API calls left 200 empty files. The method is
+    replaced on the instance, not in a subclass: Gradio writes a ``.pyi`` stub beside the module of
+    every component subclass. tests/demo/test_server.py checks that no file is left.
+    """
+    field = gr.File(type="filepath", **kwargs)
+
+    def path_only(payload):
+        if field.file_types and not client_utils.is_valid_file(payload.path, field.file_types):
+            raise gr.Error(f"Invalid file type. Upload one of: {', '.join(field.file_types)}")
+        return NamedString(payload.path)
+
+    field._process_single_file = path_only
+    return field

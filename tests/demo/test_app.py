@@ -129,15 +129,90 @@ def test_cached_copies_of_public_examples_are_kept(tmp_path, monkeypatch, exampl
     assert cached.exists()
 
 
-def test_the_overlay_outlines_the_field_of_view_and_says_so():
-    from pneumo.demo.overlay import blend
+def test_the_map_outlines_the_field_of_view_and_says_so():
+    from pneumo.demo.page import heatmap_figure
 
-    gray, heatmap = np.full((300, 200), 40, np.uint8), np.zeros((7, 7), np.float32)
-    plain, outlined = blend(gray, heatmap, 0.0), blend(gray, heatmap, 0.0, ellipse_mask=0.8)
-    assert np.array_equal(plain[0, 0], outlined[0, 0])  # the corner itself is left as it is
-    top_of_ellipse = outlined[round(150 - 0.8 * 150), 100]  # the outline follows the image's own proportions
-    assert top_of_ellipse.min() > 200 and plain[round(150 - 0.8 * 150), 100].max() < 100
+    with_mask = heatmap_figure("data:,", "data:,", 0.4, "Map", None, 0.8, "alt")
+    assert "<ellipse" in with_mask and 'rx="40.0"' in with_mask and "<ellipse" not in heatmap_figure("data:,", "data:,", 0.4, "Map", None, 0.0, "alt")
     contract = Predictor().contract
     masked = dataclasses.replace(contract, preprocess=dataclasses.replace(contract.preprocess, ellipse_mask=1.0))
     assert "white ellipse" in model_card(masked) and "white ellipse" not in model_card(
         dataclasses.replace(contract, preprocess=dataclasses.replace(contract.preprocess, ellipse_mask=0.0)))
+
+
+class SiteAdaptedContract:
+    """The loaded model's contract with a ``site_adaptation`` record, as a site-adapted release carries."""
+
+    def __init__(self, contract, adaptation):
+        self._contract, self.site_adaptation = contract, adaptation
+
+    def __getattr__(self, name):
+        return getattr(self._contract, name)
+
+
+def test_a_site_adapted_model_says_so_on_the_page():
+    from pneumo.demo.page import header
+    from pneumo.demo.texts import site_line
+
+    contract = Predictor().contract
+    adapted = SiteAdaptedContract(contract, {"site": "St Elsewhere", "methods": ["recalibration"]})
+    assert "Site-adapted model: St Elsewhere" in header(adapted) and "Site-adapted model" in model_card(adapted)
+    assert site_line(contract) == "" and "Site-adapted" not in header(contract)
+    assert site_line(SiteAdaptedContract(contract, {})) == ""  # an empty record is no adaptation
+
+    service = DemoService(Predictor())
+    service.contract = adapted
+    config = str(build_app(service=service).config)
+    assert "Site-adapted model: St Elsewhere" in config
+
+
+def test_the_map_peak_rule_flags_edges_and_corners_only():
+    from pneumo.demo.overlay import map_peak
+
+    def peak_at(row, column, size=7):
+        heatmap = np.zeros((size, size), np.float32)
+        heatmap[row, column] = 1
+        return map_peak(heatmap)
+
+    assert not peak_at(3, 3).outside_lung_fields and not peak_at(1, 5).outside_lung_fields  # inner 5x5 cells
+    bottom = peak_at(6, 3)
+    assert bottom.outside_lung_fields and not bottom.at_corner and "bottom edge" in bottom.warning()
+    corner = peak_at(0, 6)
+    assert corner.at_corner and "top right corner" in corner.warning() and "marker" in corner.warning()
+    assert map_peak(np.zeros((7, 7), np.float32)) is None  # a flat map points nowhere
+
+
+def test_decisions_lead_in_words_symbols_and_colours():
+    from pneumo.demo.page import DECISION_PX, DECISION_STYLE, headline
+
+    assert len({symbol for symbol, _ in DECISION_STYLE.values()}) == len(DECISION_STYLE)  # colour is never the only signal
+
+    def luminance(colour: str) -> float:  # WCAG 2 relative luminance
+        channels = [int(colour[i:i + 2], 16) / 255 for i in (1, 3, 5)]
+        linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    for _, background in DECISION_STYLE.values():  # white text on it: WCAG AA needs 4.5:1
+        assert 1.05 / (luminance(background) + 0.05) >= 4.5, background
+    refer = headline("REFER", recommendation("REFER", ""), "uncertain: 0.95 is above the referral cut-off 0.80")
+    assert 'aria-label="Decision: REFER"' in refer and f"font-size:{DECISION_PX}px" in refer and "cut-off" in refer
+    assert "PNEUMONIA" not in refer and "NORMAL" not in refer  # no class name beside a referral
+    assert "&lt;script&gt;" in headline("REJECTED", "<script>", "x")  # text is escaped
+
+
+def test_normal_result_has_no_map_unless_asked_and_pneumonia_has_one(example_xrays):
+    from pneumo.demo.app import image_panels
+
+    service = DemoService(Predictor())
+    normal = service.explain(next(p for p in example_xrays if p.name.startswith("normal")))
+    pneumonia = service.explain(next(p for p in example_xrays if p.name.startswith("viral")))
+    assert normal.prediction.decision == "NORMAL" and pneumonia.prediction.decision in {"PNEUMONIA", "REFER"}
+    _, normal_map, normal_notes = image_panels(normal, 0.4, "PNEUMONIA", 0.0)
+    assert "No finding to localise" in normal_map and "<details" in normal_map and "on request" in normal_map
+    assert normal_notes == ""
+    original, pneumonia_map, notes = image_panels(pneumonia, 0.4, "PNEUMONIA", 0.0)
+    assert original.count("data:image/jpeg;base64,") == 1 and 'class="pneumo-heat"' in pneumonia_map
+    assert "Not a segmentation" in notes and "<details" not in pneumonia_map
+    refer = dataclasses.replace(normal, prediction=dataclasses.replace(normal.prediction, decision="REFER"))
+    _, refer_map, refer_notes = image_panels(refer, 0.4, "PNEUMONIA", 0.0)  # a referral shows its map at once
+    assert 'class="pneumo-heat"' in refer_map and "<details" not in refer_map and "Not a segmentation" in refer_notes
