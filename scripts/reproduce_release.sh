@@ -57,7 +57,7 @@ train zoo-custom_cnn configs/custom_cnn.yaml --epochs 3 --warmup-epochs 0.3
 # 1b. Combinations, greedy on the shifted-validation AUC (MODEL_CARD.md, "Combining runs"):
 #     weight averages (across epochs, across seeds), the previous release's two-run ensemble, and
 #     the ensembles that ship, each chosen from every run of its task.
-combine() { python -m pneumo.training.average "${@:3}" --combine "$1" --data "$DATA" --out "runs/$2" --threads 2; }
+combine() { python -m pneumo.training.combine "${@:3}" --combine "$1" --data "$DATA" --out "runs/$2" --threads 2; }
 combine weights swa-release-bin runs/release-bin/epoch_0{2,3,4,5}.pt
 combine weights soup-release-bin-seeds runs/release-bin{,-s7}/best.pt
 combine logits release-bin-ensemble runs/release-bin{,-s7,-s11}/best.pt --min-gain 0.0005
@@ -70,30 +70,30 @@ combine logits release-3c-ensemble runs/release-3c/best.pt runs/gpu-3c-{s1,s2,s3
 train fov-bin-ensemble-e10 configs/efficientnet_lite0_fov.yaml --init-from runs/release-bin-ensemble-e10/best.pt
 train fov-bin-ensemble-e10-lr1e-4 configs/efficientnet_lite0_fov.yaml --init-from runs/release-bin-ensemble-e10/best.pt --lr 0.0001
 mkdir -p reports
-python -m pneumo.training.shortcuts runs/release-bin-ensemble-e10/best.pt --data "$DATA" --out reports/shortcuts.json --threads 2
-python -m pneumo.training.shortcuts runs/release-bin-ensemble-e10/best.pt --ellipse-mask 1.0 --data "$DATA" --out reports/shortcuts-masked.json --threads 2
+python -m pneumo.training.studies.corner_reliance runs/release-bin-ensemble-e10/best.pt --data "$DATA" --out reports/shortcuts.json --threads 2
+python -m pneumo.training.studies.corner_reliance runs/release-bin-ensemble-e10/best.pt --ellipse-mask 1.0 --data "$DATA" --out reports/shortcuts-masked.json --threads 2
 
 # 1d. Corner swap (MODEL_CARD.md, "Corner swap"): the binary ensemble continued for 3 epochs with
 #     half of the training images wearing another class's film corners, its corner check, and the
 #     control run (the same continuation without the swap; an explanation, never a candidate).
 train corner-swap configs/efficientnet_lite0_corner_swap.yaml --init-from runs/release-bin-ensemble-e10/best.pt
 train corner-swap-control configs/efficientnet_lite0_corner_swap.yaml --init-from runs/release-bin-ensemble-e10/best.pt --corner-swap 0
-python -m pneumo.training.shortcuts runs/corner-swap/best.pt runs/corner-swap-control/best.pt --data "$DATA" --out reports/shortcuts-corner-swap.json --threads 2
+python -m pneumo.training.studies.corner_reliance runs/corner-swap/best.pt runs/corner-swap-control/best.pt --data "$DATA" --out reports/shortcuts-corner-swap.json --threads 2
 
 # 1e. Three-class corner swap (MODEL_CARD.md, "Three-class corner swap"): the three-class ensemble
 #     continued the same way, and the corner check of the start point, the kept epoch and epoch 3.
 train 3c-corner-swap configs/efficientnet_lite0_three_class_corner_swap.yaml --init-from runs/release-3c-ensemble/best.pt
-python -m pneumo.training.shortcuts runs/release-3c-ensemble/best.pt runs/3c-corner-swap/best.pt runs/3c-corner-swap/epoch_03.pt --data "$DATA" --out reports/shortcuts-3c-corner-swap.json --threads 2
+python -m pneumo.training.studies.corner_reliance runs/release-3c-ensemble/best.pt runs/3c-corner-swap/best.pt runs/3c-corner-swap/epoch_03.pt --data "$DATA" --out reports/shortcuts-3c-corner-swap.json --threads 2
 
 # 1f. Half-resolution member (MODEL_CARD.md, "Half-resolution member"; validation only, it did not
 #     join): one run that sees 112 px, the three-member ensemble with the shipped two, and the
 #     corner check with its seam control on it, the shipped models and their start points.
 train half-res configs/efficientnet_lite0_half_res.yaml
 combine logits half-res-ensemble runs/corner-swap/best.pt runs/half-res/best.pt --min-gain 0.0005
-python -m pneumo.training.shortcuts runs/half-res/best.pt runs/corner-swap/best.pt runs/release-bin-ensemble-e10/best.pt runs/3c-corner-swap/best.pt runs/release-3c-ensemble/best.pt --data "$DATA" --out reports/seam-check.json --threads 2
+python -m pneumo.training.studies.corner_reliance runs/half-res/best.pt runs/corner-swap/best.pt runs/release-bin-ensemble-e10/best.pt runs/3c-corner-swap/best.pt runs/release-3c-ensemble/best.pt --data "$DATA" --out reports/seam-check.json --threads 2
 
 # 2. Ablations, validation split only (MODEL_CARD.md, "Ablations").
-python -m pneumo.training.ablations --config configs/efficientnet_lite0.yaml --data "$DATA" --out runs/ablations --threads 2
+python -m pneumo.training.studies.ablations --config configs/efficientnet_lite0.yaml --data "$DATA" --out runs/ablations --threads 2
 
 # 3. Export (parity with torch, INT8 with its validation AUC check, input guard, torch twin).
 for name in corner-swap release-bin-ensemble-e10 release-bin-ensemble release-bin 3c-corner-swap release-3c-ensemble release-3c zoo-custom_cnn; do

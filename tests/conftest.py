@@ -41,7 +41,7 @@ def write_checkpoint(path: Path, model_name: str, data: Path, input_size: int = 
 
     from pneumo.training.checkpoint import save_checkpoint
     from pneumo.training.config import TrainConfig
-    from pneumo.training.engine import contract_for
+    from pneumo.training.fit.trainer import contract_for
     from pneumo.training.models import create_model
     torch.manual_seed(0)
     config = TrainConfig(model=model_name, pretrained=pretrained, input_size=input_size, data=str(data), val_fraction=0.5)

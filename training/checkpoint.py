@@ -17,7 +17,7 @@ from pneumo_runtime import __version__
 from pneumo_runtime.preprocess import PreprocessContract
 
 from .config import TrainConfig, config_from_dict
-from .data import TASK_CLASSES
+from .data.samples import TASK_CLASSES
 from .models import PneumoClassifier, create_model
 from .models.ensemble import ensemble_of, member_count, member_resolutions
 

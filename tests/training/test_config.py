@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from pneumo.training.cli import build_parser, main, resolve
+from pneumo.training.fit.cli import build_parser, main, resolve
 from pneumo.training.config import ConfigError, TrainConfig, config_from_dict, load_yaml
 
 CONFIGS = sorted((Path(__file__).parents[2] / "configs").glob("*.yaml"))
