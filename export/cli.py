@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from pneumo_runtime.cli import expand
 from pneumo_runtime.contract import ModelContract
 from pneumo_runtime.errors import PneumoError
 from pneumo_runtime.guard import GuardSettings
-from pneumo_runtime.model import OnnxModel
-from pneumo_runtime.cli import expand
 from pneumo_runtime.inputs import decode_image, model_input
+from pneumo_runtime.model import OnnxModel
 from pneumo_runtime.preprocess import PreprocessContract, prepare_gray, to_model_input
 
 from .errors import ExportError, ExportValidationError

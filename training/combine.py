@@ -30,9 +30,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from .calibration.fitting import CalibrationError
 from pneumo_runtime.preprocess import PreprocessContract
 
+from .calibration.fitting import CalibrationError
 from .checkpoint import CheckpointError, code_version, ensemble_fields, inference_checkpoint, load_checkpoint, rebuild_model, save_checkpoint
 from .config import config_from_dict
 from .models import PneumoClassifier

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from pneumo.training.combine import AverageError, average_states, check_compatible, main
 from pneumo.training.checkpoint import load_checkpoint, model_from_checkpoint
+from pneumo.training.combine import AverageError, average_states, check_compatible, main
 from pneumo.training.config import TrainConfig
 from pneumo.training.fit.trainer import select_samples
 from pneumo.training.models import create_model
@@ -105,7 +105,7 @@ def test_an_ensemble_scored_from_its_members_cached_logits_scores_as_the_ensembl
     scorer = ValidationScorer(val_set, config, torch.device("cpu"))
     members = [model_from_checkpoint(p).model for p in (tiny_checkpoint, tiny_checkpoint_other_weights)]
     member_logits = [scorer.logits(m) for m in members]
-    from_cache = scorer.metrics({split: sum(l[split] for l in member_logits) / 2 for split in member_logits[0]})
+    from_cache = scorer.metrics({split: sum(logits[split] for logits in member_logits) / 2 for split in member_logits[0]})
     direct = scorer.score(ensemble_of(members))
     assert set(from_cache) == set(direct) and "shift_auc" in direct
     assert all(abs(from_cache[k] - direct[k]) < 1e-5 for k in direct)

@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from pneumo.training.fit.cli import build_parser, main, resolve
 from pneumo.training.config import ConfigError, TrainConfig, config_from_dict, load_yaml
+from pneumo.training.fit.cli import build_parser, main, resolve
 
 CONFIGS = sorted((Path(__file__).parents[2] / "configs").glob("*.yaml"))
 

@@ -14,6 +14,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from pneumo_runtime.decision import entropy_uncertainty
+
+from ..checkpoint import code_version, save_checkpoint
+from ..config import TrainConfig
+from ..data.dataset import XrayDataset
+from ..evaluation.metrics import accuracy_of, binary_metrics_at_threshold, multiclass_metrics, threshold_free_metrics
+from ..evaluation.sources import CheckpointSource, PredictionSource, predict_logits
+from ..fit.trainer import select_samples
 from .fitting import (
     DEFAULT_REFERRAL_RATE,
     CalibrationError,
@@ -22,16 +30,9 @@ from .fitting import (
     expected_calibration_error,
     fit_temperature,
     negative_log_likelihood,
-    normalised_entropy,
     referral_cutoff,
     resolve_target,
 )
-from ..checkpoint import code_version, save_checkpoint
-from ..config import TrainConfig
-from ..data.dataset import XrayDataset
-from ..fit.trainer import select_samples
-from ..evaluation.metrics import accuracy_of, binary_metrics_at_threshold, multiclass_metrics, threshold_free_metrics
-from ..evaluation.sources import CheckpointSource, PredictionSource, predict_logits
 
 
 def validation_dataset(config: TrainConfig, contract: Any, data: str | Path | None = None) -> XrayDataset:
@@ -69,7 +70,7 @@ def calibration_from_logits(
     raw, probabilities = calibrated_probabilities(logits), calibrated_probabilities(logits, temperature)
     binary = logits.shape[1] == 2
     threshold = choose_threshold(labels, probabilities[:, 1], rule, target) if binary else None
-    uncertainty = normalised_entropy(probabilities)
+    uncertainty = entropy_uncertainty(probabilities)
     cutoff = referral_cutoff(uncertainty, referral_rate)
     decisions = (probabilities[:, 1] >= threshold).astype(int) if binary else probabilities.argmax(axis=1)
     accepted = uncertainty <= cutoff

@@ -2,7 +2,7 @@
 
 Pure numpy/scipy/scikit-learn on arrays of logits and labels; ``calibrate.py`` applies it to a
 checkpoint. The runtime (torch-free) reproduces the decisions from three stored numbers:
-``p = softmax(logits / temperature)``, ``uncertainty = normalised_entropy(p)``, REFER if
+``p = softmax(logits / temperature)``, ``uncertainty = entropy_uncertainty(p)`` (pneumo_runtime.decision), REFER if
 ``uncertainty > cutoff`` else PNEUMONIA if ``p[PNEUMONIA] >= threshold`` else NORMAL.
 """
 
@@ -17,7 +17,6 @@ from scipy.special import log_softmax, softmax
 
 # One definition of the uncertainty: the cut-off fitted here is compared, at run time, with the
 # runtime's own measure, so training must not keep a copy of it.
-from pneumo_runtime.decision import entropy_uncertainty as normalised_entropy
 from sklearn.metrics import roc_curve
 
 ThresholdRule = Literal["sensitivity", "youden", "specificity"]

@@ -14,8 +14,8 @@ from ..calibration.fitting import THRESHOLD_RULES, CalibrationError
 from ..checkpoint import CheckpointError
 from ..config import ConfigError
 from ..data.samples import DataError
-from .evaluate import EvaluationError, EvaluationOptions, evaluate
 from ..models import PretrainedWeightsError, UnknownModelError
+from .evaluate import EvaluationError, EvaluationOptions, evaluate
 from .sources import SourceError
 
 USER_ERRORS = (CalibrationError, CheckpointError, ConfigError, DataError, EvaluationError, PretrainedWeightsError,

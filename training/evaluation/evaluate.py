@@ -18,16 +18,18 @@ from typing import Any
 import numpy as np
 import torch
 
+from pneumo_runtime.decision import entropy_uncertainty
+
 from ..calibration.calibrate import DEFAULT_REFERRAL_RATE, calibrate_source, check_same_split, validation_dataset
-from ..calibration.fitting import calibrated_probabilities, normalised_entropy, referral_cutoff, reliability_bins
-from ..data.samples import TASK_CLASSES, load_samples
+from ..calibration.fitting import calibrated_probabilities, referral_cutoff, reliability_bins
 from ..data.dataset import XrayDataset
+from ..data.samples import TASK_CLASSES, load_samples
 from ..fit.trainer import log
 from .explain_stats import explain_statistics
 from .intervals import patient_bootstrap_indices
 from .metrics import binary_metrics_at_threshold, multiclass_metrics, pr_curve, roc_with_band, threshold_free_metrics
-from .sources import CheckpointSource, PredictionSource, load_source, predict_logits
 from .report import write_report
+from .sources import CheckpointSource, PredictionSource, load_source, predict_logits
 from .uncertainty import decide, mc_dropout_probabilities, predictive, referral_summary, tta_probabilities
 
 SCHEMA = "pneumo-evaluation/1"
@@ -167,7 +169,7 @@ def uncertainty_section(source: PredictionSource, dataset: XrayDataset, validati
     per-image columns for predictions.csv.
     """
     threshold, labels = calibration["threshold"], predictions.labels
-    entropy = normalised_entropy(predictions.probabilities)
+    entropy = entropy_uncertainty(predictions.probabilities)
     section = {"entropy": {**referral_summary(labels, decide(predictions.probabilities, threshold), entropy,
                                               calibration["uncertainty"].get("cutoff")),
                            "cutoff_source": calibration.get("origin", ""), "as_in_runtime": True}}

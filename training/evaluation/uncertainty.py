@@ -14,7 +14,9 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
-from ..calibration.fitting import calibrated_probabilities, normalised_entropy
+from pneumo_runtime.decision import entropy_uncertainty
+
+from ..calibration.fitting import calibrated_probabilities
 from .intervals import proportion
 from .metrics import accuracy_of
 from .sources import PredictionSource, model_inputs
@@ -83,7 +85,7 @@ def mc_dropout_probabilities(source: PredictionSource, prepared: np.ndarray, tem
 def predictive(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean probability over samples (axis 0) and its normalised entropy."""
     mean = samples.mean(axis=0)
-    return mean, normalised_entropy(mean)
+    return mean, entropy_uncertainty(mean)
 
 
 # ----------------------------------------------------------------- what the uncertainty is worth

@@ -21,8 +21,8 @@ import numpy as np
 
 from ..config import ConfigError, TrainConfig
 from ..data.samples import TASK_CLASSES, Sample, load_samples
-from ..evaluation.evaluate import json_ready
 from ..data.split import patient_folds
+from ..evaluation.evaluate import json_ready
 
 
 def write_fold_csv(path: Path, samples: list[Sample], task: str) -> None:

@@ -20,18 +20,18 @@ from tqdm import tqdm
 
 from pneumo_runtime.preprocess import ClaheSettings, PreprocessContract
 
-from ..data.augment import build_augmentation, validation_shift
 from ..checkpoint import classes_for, code_version, ensemble_fields, load_checkpoint, rebuild_model, save_checkpoint
 from ..config import ConfigError, TrainConfig, save_yaml
-from ..data.samples import Sample, class_counts, load_samples
+from ..data.augment import build_augmentation, validation_shift
 from ..data.dataset import XrayDataset
-from .epoch_metrics import classification_metrics
-from .losses import build_loss
+from ..data.samples import Sample, class_counts, load_samples
+from ..data.split import patient_split
 from ..models import PneumoClassifier, create_model
 from ..models.ensemble import member_count
-from .optim import Schedule, build_optimizer, clip_gradients
 from .curves import plot_curves
-from ..data.split import patient_split
+from .epoch_metrics import classification_metrics
+from .losses import build_loss
+from .optim import Schedule, build_optimizer, clip_gradients
 from .transfer import apply_strategy, freeze_batchnorm_of_frozen, parameter_groups
 
 

@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from pneumo.training.data.samples import DataError, discover_kermany, load_samples, patient_id, read_csv
 from pneumo.training.data.dataset import XrayDataset
+from pneumo.training.data.samples import DataError, discover_kermany, load_samples, patient_id, read_csv
 from pneumo.training.data.split import patient_folds, patient_split
 from pneumo_runtime import PreprocessContract, preprocess
 from pneumo_runtime.inputs import decode_image

@@ -56,6 +56,6 @@ def test_an_int8_contracts_validation_line_shows_its_own_figures_and_no_placehol
     metrics["calibration"]["validation"] = {"accuracy": 0.949, "auc_roc": 0.998, "n_images": 746,
                                             "note": "measured on the INT8 model; temperature and threshold are the FP32 model's"}
     markdown = render_markdown(metrics)
-    line = next(l for l in markdown.splitlines() if l.startswith("- Validation"))
+    line = next(row for row in markdown.splitlines() if row.startswith("- Validation"))
     assert "None" not in line and "n/a" not in line
     assert "746 images" in line and "auc_roc 0.998" in line and "INT8 model" in line

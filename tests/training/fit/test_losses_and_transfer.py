@@ -4,9 +4,9 @@ import torch.nn.functional as F
 
 from pneumo.training.config import TrainConfig
 from pneumo.training.fit.losses import FocalLoss, build_loss, inverse_frequency_weights
-from pneumo.training.models import create_model
 from pneumo.training.fit.optim import Schedule, build_optimizer
 from pneumo.training.fit.transfer import apply_strategy, parameter_groups, trainable_block_count
+from pneumo.training.models import create_model
 
 
 def test_focal_loss_with_gamma_zero_is_cross_entropy():

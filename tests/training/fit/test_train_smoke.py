@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from pneumo.training.checkpoint import load_checkpoint, model_from_checkpoint
-from pneumo.training.fit.cli import main
 from pneumo.training.config import load_yaml
-from pneumo.training.data.samples import discover_kermany
 from pneumo.training.data.dataset import XrayDataset
+from pneumo.training.data.samples import discover_kermany
+from pneumo.training.fit.cli import main
 
 
 def train(data: Path, out: Path, *extra: str) -> int:

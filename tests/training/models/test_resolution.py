@@ -6,12 +6,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pneumo.training.combine import AverageError, check_compatible
+from pneumo.export.contract_builder import architecture
 from pneumo.training.checkpoint import ensemble_fields, rebuild_model
+from pneumo.training.combine import AverageError, check_compatible
 from pneumo.training.config import ConfigError, TrainConfig, config_from_dict
 from pneumo.training.models import create_model
 from pneumo.training.models.ensemble import ensemble_of, member_count, member_resolutions
-from pneumo.export.contract_builder import architecture
 from pneumo_runtime.preprocess import PreprocessContract
 
 

@@ -4,8 +4,8 @@ import json
 
 import yaml
 
-from pneumo.training.studies.ablations import main
 from pneumo.training.config import load_yaml
+from pneumo.training.studies.ablations import main
 
 
 def test_variants_change_one_setting_and_finished_ones_are_not_retrained(kermany_mini, tmp_path):

@@ -12,8 +12,8 @@ import torch
 from pneumo.training.checkpoint import model_from_checkpoint
 from pneumo.training.config import ConfigError, config_from_dict
 from pneumo.training.data.dataset import XrayDataset
-from pneumo.training.fit.trainer import Trainer
 from pneumo.training.data.samples import discover_kermany
+from pneumo.training.fit.trainer import Trainer
 from pneumo.training.studies.corner_reliance import corner_reliance, corner_swapped, main
 from pneumo_runtime.preprocess import field_of_view
 
