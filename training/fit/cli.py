@@ -20,9 +20,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pneumo-train",
         description="Train a pneumonia classifier on chest X-rays (research use; not a diagnostic device).",
-        epilog="Example: pneumo-train --config configs/efficientnet_lite0.yaml --data ../shared/data/kermany_224 --epochs 1",
+        epilog="Example: pneumo-train --config configs/release/binary.yaml --data ../shared/data/kermany_224 --epochs 1",
     )
-    parser.add_argument("--config", type=Path, help="YAML file with TrainConfig keys (configs/<model>.yaml)")
+    parser.add_argument("--config", type=Path, help="YAML file with TrainConfig keys (configs/release/binary.yaml or configs/zoo/<model>.yaml)")
     parser.add_argument("--resume", type=Path, help="continue a run: its folder or its last.pt")
     parser.add_argument("--cv", type=int, metavar="K", help="patient-grouped K-fold cross-validation of train: K runs, metrics as mean ± std")
     parser.add_argument("--calibrate-only", type=Path, metavar="CHECKPOINT",

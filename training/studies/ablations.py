@@ -1,6 +1,6 @@
 """Ablations on validation: short runs that each change one setting of a recipe.
 
-    python -m pneumo.training.studies.ablations --config configs/efficientnet_lite0.yaml \
+    python -m pneumo.training.studies.ablations --config configs/release/binary.yaml \
         --data ../shared/data/kermany_224 --out runs/ablations
 
 Every variant trains under the same short protocol (one epoch on a seeded subset of the train

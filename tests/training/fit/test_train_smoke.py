@@ -26,7 +26,7 @@ def predictions(checkpoint: Path, data: Path) -> np.ndarray:
         return torch.softmax(loaded.model(batch), 1).numpy()
 
 
-@pytest.mark.parametrize("config", ["custom_cnn", "efficientnet_lite0"])
+@pytest.mark.parametrize("config", ["experiments/custom_cnn", "release/binary"])
 def test_one_epoch_writes_a_checkpoint_that_reloads_and_predicts_the_same(config, kermany_mini, tmp_path):
     repo = Path(__file__).parents[3]
     out = tmp_path / "run"
