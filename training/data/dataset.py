@@ -46,7 +46,7 @@ class XrayDataset(Dataset):
     ``corner_swap`` (training only) is the probability that an image is shown with the film corners
     of a random image of another class (the class drawn uniformly, then the image), lungs
     untouched. At (K - 1) / K for K classes (0.5 for the binary task) a corner's class is uniform
-    whatever the label, so markers and text stop being a class cue (MODEL_CARD.md, "Corner swap").
+    whatever the label, so markers and text stop being a class cue (docs/experiments/2026-11-30-corner-swap.md).
     """
 
     def __init__(self, samples: list[Sample], contract: PreprocessContract, augmentation: A.Compose | None = None,
