@@ -15,10 +15,10 @@ from pneumo.training.calibration.fitting import (
     expected_calibration_error,
     fit_temperature,
     negative_log_likelihood,
-    normalised_entropy,
     referral_cutoff,
 )
 from pneumo.training.fit.cli import main as train_main
+from pneumo_runtime.decision import entropy_uncertainty
 
 
 def overconfident_fixture(n: int = 2000, scale: float = 4.0, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -89,9 +89,9 @@ def test_threshold_rules_refuse_what_they_cannot_do():
 
 def test_entropy_is_binary_entropy_in_bits_and_normalised_for_three_classes():
     p = 0.2
-    assert normalised_entropy(np.array([[1 - p, p]]))[0] == pytest.approx(-(p * math.log2(p) + (1 - p) * math.log2(1 - p)))
-    assert normalised_entropy(np.full((1, 3), 1 / 3))[0] == pytest.approx(1.0)
-    assert normalised_entropy(np.array([[1.0, 0.0, 0.0]]))[0] == pytest.approx(0.0, abs=1e-9)
+    assert entropy_uncertainty(np.array([[1 - p, p]]))[0] == pytest.approx(-(p * math.log2(p) + (1 - p) * math.log2(1 - p)))
+    assert entropy_uncertainty(np.full((1, 3), 1 / 3))[0] == pytest.approx(1.0)
+    assert entropy_uncertainty(np.array([[1.0, 0.0, 0.0]]))[0] == pytest.approx(0.0, abs=1e-9)
 
 
 @pytest.mark.parametrize("rate", [0.0, 0.1, 0.25])
