@@ -30,8 +30,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from pneumo_runtime.errors import PneumoError
 from pneumo_runtime.preprocess import PreprocessContract
 
+from .arguments import add_calibration_flags, add_threads_flag, apply_threads, calibrate_from_args
 from .calibration.fitting import CalibrationError
 from .checkpoint import CheckpointError, code_version, ensemble_fields, inference_checkpoint, load_checkpoint, rebuild_model, save_checkpoint
 from .config import config_from_dict
@@ -44,7 +46,7 @@ COMBINATIONS = ("weights", "logits")
 COMPATIBILITY_KEYS = ("model", "task", "input_size", "clahe", "val_fraction", "val_data", "max_val_samples")
 
 
-class AverageError(ValueError):
+class AverageError(PneumoError, ValueError):
     """Checkpoints that cannot be averaged (other model, other classes, other validation split)."""
 
 
@@ -166,8 +168,6 @@ def _report(entry: dict[str, Any], monitor: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .fit.cli import add_calibration_flags, calibrate
-
     parser = argparse.ArgumentParser(prog="python -m pneumo.training.combine", description=__doc__.split("\n\n")[0])
     parser.add_argument("checkpoints", nargs="+", type=Path, help="ingredients: epoch_NN.pt / best.pt of runs that share a validation split")
     parser.add_argument("--combine", choices=COMBINATIONS, default="weights",
@@ -176,16 +176,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="keep an ingredient only if the monitor improves by more than this (a logit-ensemble member costs one model's compute)")
     parser.add_argument("--out", type=Path, required=True, help="folder for best.pt (calibrated) and combination.json")
     parser.add_argument("--data", help="where the training data lives now (default: the path stored in the checkpoints)")
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    add_threads_flag(parser)
     add_calibration_flags(parser)
     args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    apply_threads(args.threads)
     try:
         summary = greedy_combination(args.checkpoints, args.data, args.out, args.combine, args.min_gain)
         print(f"chosen on validation: {len(summary['chosen'])} ingredient(s), {summary['monitor']} "
               f"{summary['chosen_metrics'][summary['monitor']]:.4f}", file=sys.stderr)
-        calibrate(args.out / "best.pt", args, data=args.data)
+        calibrate_from_args(args.out / "best.pt", args, data=args.data)
     except (AverageError, CheckpointError, CalibrationError, ValueError) as exc:
         print(f"average: error: {exc}", file=sys.stderr)
         return 2

@@ -15,8 +15,10 @@ from typing import Any, Literal, Optional
 
 import yaml
 
+from pneumo_runtime.errors import PneumoError
 
-class ConfigError(ValueError):
+
+class ConfigError(PneumoError, ValueError):
     """A configuration that cannot run: unknown key, wrong type, value out of range."""
 
 

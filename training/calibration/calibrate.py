@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from pneumo_runtime.decision import entropy_uncertainty
+from pneumo_runtime.decision import entropy_uncertainty, predicted_labels, referred
 
 from ..checkpoint import code_version, save_checkpoint
 from ..config import TrainConfig
@@ -25,11 +25,11 @@ from ..fit.trainer import select_samples
 from .fitting import (
     DEFAULT_REFERRAL_RATE,
     CalibrationError,
-    calibrated_probabilities,
     choose_threshold,
     expected_calibration_error,
     fit_temperature,
     negative_log_likelihood,
+    probabilities_from_logits,
     referral_cutoff,
     resolve_target,
 )
@@ -67,13 +67,13 @@ def calibration_from_logits(
     """
     target = resolve_target(rule, target)
     temperature = fit_temperature(logits, labels)
-    raw, probabilities = calibrated_probabilities(logits), calibrated_probabilities(logits, temperature)
+    raw, probabilities = probabilities_from_logits(logits), probabilities_from_logits(logits, temperature)
     binary = logits.shape[1] == 2
     threshold = choose_threshold(labels, probabilities[:, 1], rule, target) if binary else None
     uncertainty = entropy_uncertainty(probabilities)
     cutoff = referral_cutoff(uncertainty, referral_rate)
-    decisions = (probabilities[:, 1] >= threshold).astype(int) if binary else probabilities.argmax(axis=1)
-    accepted = uncertainty <= cutoff
+    decisions = predicted_labels(probabilities, threshold)
+    accepted = ~referred(uncertainty, cutoff)
     at_threshold = (binary_metrics_at_threshold(labels, probabilities[:, 1], threshold, []) if binary
                     else multiclass_metrics(labels, probabilities, [str(k) for k in range(logits.shape[1])], []))
     validation = {

@@ -9,17 +9,17 @@ checkpoint. The runtime (torch-free) reproduces the decisions from three stored 
 from __future__ import annotations
 
 import math
-from typing import Literal
 
 import numpy as np
 from scipy.optimize import minimize_scalar
-from scipy.special import log_softmax, softmax
-
-# One definition of the uncertainty: the cut-off fitted here is compared, at run time, with the
-# runtime's own measure, so training must not keep a copy of it.
+from scipy.special import log_softmax
 from sklearn.metrics import roc_curve
 
-ThresholdRule = Literal["sensitivity", "youden", "specificity"]
+# Softmax and the uncertainty are defined once, in the runtime: the cut-off fitted here is compared,
+# at run time, with the runtime's own measure, so training must not keep a copy of either.
+from pneumo_runtime.decision import softmax
+from pneumo_runtime.errors import PneumoError
+
 THRESHOLD_RULES: tuple[str, ...] = ("sensitivity", "youden", "specificity")
 DEFAULT_TARGETS: dict[str, float | None] = {"sensitivity": 0.95, "youden": None, "specificity": 0.90}
 ECE_BINS = 15
@@ -27,13 +27,14 @@ DEFAULT_REFERRAL_RATE = 0.10  # share of validation cases the entropy cut-off se
 _LOG_T_BOUNDS = (math.log(0.05), math.log(20.0))  # a temperature outside this says the model is broken
 
 
-class CalibrationError(ValueError):
+class CalibrationError(PneumoError, ValueError):
     """Calibration cannot be fitted: e.g. a validation split with a single class."""
 
 
 # ----------------------------------------------------------------- temperature
-def calibrated_probabilities(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    return softmax(np.asarray(logits, dtype=np.float64) / temperature, axis=1)
+def probabilities_from_logits(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """The runtime's softmax in float64; ``temperature`` 1 gives the uncalibrated probabilities."""
+    return softmax(np.asarray(logits, dtype=np.float64), temperature)
 
 
 def negative_log_likelihood(logits: np.ndarray, labels: np.ndarray, temperature: float = 1.0) -> float:

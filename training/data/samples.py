@@ -12,6 +12,8 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from pneumo_runtime.errors import PneumoError
+
 IMAGE_SUFFIXES = {".jpeg", ".jpg", ".png", ".bmp", ".tif", ".tiff"}
 
 TASK_CLASSES: dict[str, tuple[str, ...]] = {
@@ -23,7 +25,7 @@ _PNEUMONIA_NAME = re.compile(r"^(person\d+)_(bacteria|virus)_", re.IGNORECASE)
 _NORMAL_NAME = re.compile(r"^((?:NORMAL2-)?IM-\d+)-", re.IGNORECASE)
 
 
-class DataError(ValueError):
+class DataError(PneumoError, ValueError):
     """The data cannot be used: missing folder, no images, unknown label."""
 
 

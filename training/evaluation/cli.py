@@ -6,20 +6,11 @@ import argparse
 import sys
 from pathlib import Path
 
-import torch
-
 from pneumo_runtime.errors import PneumoError
 
-from ..calibration.fitting import THRESHOLD_RULES, CalibrationError
-from ..checkpoint import CheckpointError
+from ..arguments import add_calibration_flags, add_threads_flag, apply_threads
 from ..config import ConfigError
-from ..data.samples import DataError
-from ..models import PretrainedWeightsError, UnknownModelError
-from .evaluate import EvaluationError, EvaluationOptions, evaluate
-from .sources import SourceError
-
-USER_ERRORS = (CalibrationError, CheckpointError, ConfigError, DataError, EvaluationError, PretrainedWeightsError,
-               SourceError, UnknownModelError, PneumoError)
+from .evaluate import EvaluationOptions, evaluate
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,15 +30,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--bootstrap", type=int, default=1000, help="patient-bootstrap resamples for the CIs (default 1000)")
     parser.add_argument("--tta", action=argparse.BooleanOptionalAction, default=True, help="test-time augmentation uncertainty")
     parser.add_argument("--mc-passes", type=int, default=20, help="MC-dropout passes; 0 skips MC dropout (default 20)")
-    parser.add_argument("--threshold-rule", choices=THRESHOLD_RULES, default="sensitivity",
-                        help="operating-point rule where no stored calibration exists (ensembles)")
-    parser.add_argument("--threshold-target", type=float, help="the rule's target (default: sensitivity 0.95, specificity 0.90)")
-    parser.add_argument("--referral-rate", type=float, default=0.10, help="target referral rate on validation where fitted here")
     parser.add_argument("--explain-stats", action="store_true", help="Grad-CAM/attention statistics over the split (slow on CPU)")
     parser.add_argument("--explain-max-images", type=int, default=0, help="explain a seeded random subset of this size (0 = all)")
     parser.add_argument("--max-images", type=int, default=0, help="evaluate a seeded random subset (smoke runs; 0 = all)")
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0 = torch's default)")
+    add_threads_flag(parser)
+    add_calibration_flags(parser)  # used only where no stored calibration exists (ensembles of checkpoints)
     parser.add_argument("--seed", type=int, default=0, help="seed for bootstrap, MC dropout and subsets")
     return parser
 
@@ -78,10 +66,9 @@ def headline(metrics: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        if args.threads:
-            torch.set_num_threads(args.threads)
+        apply_threads(args.threads)
         metrics = evaluate(args.model, args.data, args.out, options_from(args))
-    except USER_ERRORS as exc:
+    except PneumoError as exc:  # every user error derives from it
         print(f"pneumo-evaluate: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

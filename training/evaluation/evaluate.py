@@ -18,10 +18,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from pneumo_runtime.decision import entropy_uncertainty
+from pneumo_runtime.decision import entropy_uncertainty, predicted_labels, referred
+from pneumo_runtime.errors import PneumoError
 
 from ..calibration.calibrate import DEFAULT_REFERRAL_RATE, calibrate_source, check_same_split, validation_dataset
-from ..calibration.fitting import calibrated_probabilities, referral_cutoff, reliability_bins
+from ..calibration.fitting import probabilities_from_logits, referral_cutoff, reliability_bins
 from ..data.dataset import XrayDataset
 from ..data.samples import TASK_CLASSES, load_samples
 from ..fit.trainer import log
@@ -30,13 +31,13 @@ from .intervals import patient_bootstrap_indices
 from .metrics import binary_metrics_at_threshold, multiclass_metrics, pr_curve, roc_with_band, threshold_free_metrics
 from .report import write_report
 from .sources import CheckpointSource, PredictionSource, load_source, predict_logits
-from .uncertainty import decide, mc_dropout_probabilities, predictive, referral_summary, tta_probabilities
+from .uncertainty import mc_dropout_probabilities, predictive, referral_summary, tta_probabilities
 
 SCHEMA = "pneumo-evaluation/1"
 HISTOGRAM_EDGES = np.linspace(0.0, 1.0, 21)
 
 
-class EvaluationError(ValueError):
+class EvaluationError(PneumoError, ValueError):
     """The evaluation cannot run as asked (no calibration and no validation data, ...)."""
 
 
@@ -113,13 +114,13 @@ def resolve_calibration(source: PredictionSource, validation: XrayDataset | None
 
 def predict(source: PredictionSource, dataset: XrayDataset, temperature: float, batch_size: int) -> Predictions:
     logits = predict_logits(source, dataset.images, batch_size)
-    return Predictions(dataset.labels, [s.patient for s in dataset.samples], logits, calibrated_probabilities(logits, temperature))
+    return Predictions(dataset.labels, [s.patient for s in dataset.samples], logits, probabilities_from_logits(logits, temperature))
 
 
 # ----------------------------------------------------------------- sections of metrics.json
 def discrimination_and_calibration(predictions: Predictions, calibration: dict, classes: list[str], resamples: list) -> dict:
     labels, probabilities = predictions.labels, predictions.probabilities
-    raw = calibrated_probabilities(predictions.logits)
+    raw = probabilities_from_logits(predictions.logits)
     section: dict[str, Any] = {
         "threshold_free": threshold_free_metrics(labels, probabilities, resamples),
         "threshold_free_uncalibrated": threshold_free_metrics(labels, raw, resamples),
@@ -136,7 +137,7 @@ def discrimination_and_calibration(predictions: Predictions, calibration: dict, 
 
 def curves(predictions: Predictions, classes: list[str], resamples: list) -> dict:
     labels, probabilities = predictions.labels, predictions.probabilities
-    raw = calibrated_probabilities(predictions.logits)
+    raw = probabilities_from_logits(predictions.logits)
     positive_classes = [1] if len(classes) == 2 else range(len(classes))
     return {
         "roc": {classes[c]: roc_with_band((labels == c).astype(int), probabilities[:, c], resamples) for c in positive_classes},
@@ -170,7 +171,7 @@ def uncertainty_section(source: PredictionSource, dataset: XrayDataset, validati
     """
     threshold, labels = calibration["threshold"], predictions.labels
     entropy = entropy_uncertainty(predictions.probabilities)
-    section = {"entropy": {**referral_summary(labels, decide(predictions.probabilities, threshold), entropy,
+    section = {"entropy": {**referral_summary(labels, predicted_labels(predictions.probabilities, threshold), entropy,
                                               calibration["uncertainty"].get("cutoff")),
                            "cutoff_source": calibration.get("origin", ""), "as_in_runtime": True}}
     columns: dict[str, np.ndarray] = {"uncertainty_entropy": entropy}
@@ -183,7 +184,7 @@ def uncertainty_section(source: PredictionSource, dataset: XrayDataset, validati
             continue
         probability, uncertainty = predictive(samples)
         cutoff, note = _validation_cutoff(sampler, validation, validation_note, calibration, options)
-        section[name] = {**referral_summary(labels, decide(probability, threshold), uncertainty, cutoff), "cutoff_source": note,
+        section[name] = {**referral_summary(labels, predicted_labels(probability, threshold), uncertainty, cutoff), "cutoff_source": note,
                          "n_samples": int(samples.shape[0])}
         columns.update({f"p_{name}_{c}": probability[:, k] for k, c in enumerate(source.classes)})
         columns[f"uncertainty_{name}"] = uncertainty
@@ -205,16 +206,16 @@ def write_predictions(path: Path, dataset: XrayDataset, data: str | Path, classe
     """One row per image: its file (relative to the data), label, probabilities, uncertainties, decision."""
     root = Path(data) if Path(data).is_dir() else Path(data).parent
     threshold, cutoff = calibration["threshold"], calibration["uncertainty"].get("cutoff")
-    decisions = decide(predictions.probabilities, threshold)
+    decisions = predicted_labels(predictions.probabilities, threshold)
+    refer = referred(columns["uncertainty_entropy"], cutoff)
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["image", "label", *[f"logit_{c}" for c in classes], *[f"p_{c}" for c in classes], *columns, "decision"])
         for i, sample in enumerate(dataset.samples):
-            referred = cutoff is not None and columns["uncertainty_entropy"][i] > cutoff
             # full precision (repr): decisions near the threshold must be reproducible from this file
             numbers = [*predictions.logits[i], *predictions.probabilities[i], *(columns[k][i] for k in columns)]
             writer.writerow([_relative(sample.path, root), classes[sample.label], *(repr(float(v)) for v in numbers),
-                             "REFER" if referred else classes[decisions[i]]])
+                             "REFER" if refer[i] else classes[decisions[i]]])
 
 
 def _relative(path: Path, root: Path) -> str:

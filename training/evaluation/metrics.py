@@ -24,6 +24,8 @@ from sklearn.metrics import (
     roc_curve,
 )
 
+from pneumo_runtime.decision import predicted_labels
+
 from ..calibration.fitting import expected_calibration_error
 from .intervals import bootstrap_interval, proportion
 
@@ -46,7 +48,7 @@ def _bootstrapped(metric: Callable[..., float], arrays: tuple[np.ndarray, ...], 
 # ----------------------------------------------------------------- binary, at a threshold
 def binary_metrics_at_threshold(labels: np.ndarray, positive_probability: np.ndarray, threshold: float, resamples: Resamples) -> dict:
     """Decide positive when ``p >= threshold``; label 1 is the positive class (PNEUMONIA)."""
-    predictions = (positive_probability >= threshold).astype(int)
+    predictions = predicted_labels(np.column_stack([1.0 - positive_probability, positive_probability]), threshold)
     (tn, fp), (fn, tp) = confusion_matrix(labels, predictions, labels=[0, 1])
     f1 = lambda y, p: f1_score(y, p, pos_label=1, zero_division=0)  # noqa: E731
     return {
@@ -64,13 +66,14 @@ def binary_metrics_at_threshold(labels: np.ndarray, positive_probability: np.nda
 
 
 # ----------------------------------------------------------------- any number of classes, threshold-free
-def _auc(labels: np.ndarray, probabilities: np.ndarray) -> float:
+def auc_roc(labels: np.ndarray, probabilities: np.ndarray) -> float:
+    """ROC AUC: on the positive column for two classes, macro one-vs-rest for more; NaN unless every class is present."""
     classes = probabilities.shape[1]
-    if classes == 2:
-        return roc_auc_score(labels, probabilities[:, 1])
     if len(np.unique(labels)) < classes:
-        return float("nan")  # one-vs-rest macro AUC needs every class present
-    return roc_auc_score(labels, probabilities, multi_class="ovr", average="macro", labels=list(range(classes)))
+        return float("nan")
+    if classes == 2:
+        return float(roc_auc_score(labels, probabilities[:, 1]))
+    return float(roc_auc_score(labels, probabilities, multi_class="ovr", average="macro", labels=list(range(classes))))
 
 
 def _auc_pr(labels: np.ndarray, probabilities: np.ndarray) -> float:
@@ -100,7 +103,7 @@ def threshold_free_metrics(labels: np.ndarray, probabilities: np.ndarray, resamp
     """AUC-ROC and AUC-PR (macro one-vs-rest for 3 classes), Brier, log loss, top-label ECE."""
     arrays = (labels, probabilities)
     return {
-        "auc_roc": _bootstrapped(_auc, arrays, resamples, needs_both=True),
+        "auc_roc": _bootstrapped(auc_roc, arrays, resamples),
         "auc_pr": _bootstrapped(_auc_pr, arrays, resamples, needs_both=True),
         "brier": _bootstrapped(_brier, arrays, resamples),
         "log_loss": _bootstrapped(_log_loss, arrays, resamples),

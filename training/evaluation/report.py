@@ -18,7 +18,6 @@ import numpy as np  # noqa: E402
 Metrics = dict[str, Any]
 FIGURES = ("roc.png", "pr.png", "reliability.png", "confusion.png", "histogram.png", "coverage.png")
 THRESHOLD_METRICS = ("accuracy", "sensitivity", "specificity", "ppv", "npv", "f1", "balanced_accuracy", "mcc")
-FREE_METRICS = ("auc_roc", "auc_pr", "brier", "log_loss", "ece")
 
 
 def _save(figure: plt.Figure, path: Path) -> None:

@@ -19,13 +19,14 @@ import torch
 from scipy.special import logsumexp
 from torch import nn
 
+from pneumo_runtime.errors import PneumoError
 from pneumo_runtime.preprocess import PreprocessContract, to_model_input
 
 from ..checkpoint import model_from_checkpoint
 from ..config import TrainConfig
 
 
-class SourceError(ValueError):
+class SourceError(PneumoError, ValueError):
     """A model source that cannot be evaluated (mismatched ensemble, missing ONNX support...)."""
 
 
@@ -91,8 +92,11 @@ def _log_mean_softmax(logits: np.ndarray, axis: int) -> np.ndarray:
     return logsumexp(log_probabilities, axis=axis) - np.log(logits.shape[axis])
 
 
-class EnsembleSource:
-    """Averages the members' softmax probabilities; calibrated afterwards as one model."""
+class MeanProbabilitySource:
+    """Averages the members' softmax probabilities; calibrated afterwards as one model.
+
+    Not the logit ensemble of ``models.ensemble.ensemble_of`` (one network, mean of logits): this
+    one averages probabilities of separate checkpoints at evaluation time."""
 
     def __init__(self, members: Sequence[CheckpointSource]):
         first = members[0]
@@ -165,7 +169,7 @@ def load_source(paths: Sequence[str | Path]) -> PredictionSource:
     if any(p.suffix.lower() == ".onnx" for p in paths):
         raise SourceError("an ensemble is built from torch checkpoints, not ONNX exports")
     members = [CheckpointSource(p) for p in paths]
-    return members[0] if len(members) == 1 else EnsembleSource(members)
+    return members[0] if len(members) == 1 else MeanProbabilitySource(members)
 
 
 # ----------------------------------------------------------------- batching over prepared images

@@ -14,9 +14,9 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
-from pneumo_runtime.decision import entropy_uncertainty
+from pneumo_runtime.decision import entropy_uncertainty, referred
 
-from ..calibration.fitting import calibrated_probabilities
+from ..calibration.fitting import probabilities_from_logits
 from .intervals import proportion
 from .metrics import accuracy_of
 from .sources import PredictionSource, model_inputs
@@ -65,7 +65,7 @@ def tta_probabilities(source: PredictionSource, prepared: np.ndarray, temperatur
     for transform in TTA_VIEWS.values():
         logits = [source.logits(model_inputs(np.stack([transform(image) for image in prepared[i:i + batch_size]]), source.contract))
                   for i in range(0, len(prepared), batch_size)]
-        views.append(calibrated_probabilities(np.concatenate(logits), temperature))
+        views.append(probabilities_from_logits(np.concatenate(logits), temperature))
     return np.stack(views)
 
 
@@ -79,7 +79,7 @@ def mc_dropout_probabilities(source: PredictionSource, prepared: np.ndarray, tem
             return None
         chunks.append(sampled)
     logits = np.concatenate(chunks, axis=1)
-    return np.stack([calibrated_probabilities(pass_logits, temperature) for pass_logits in logits])
+    return np.stack([probabilities_from_logits(pass_logits, temperature) for pass_logits in logits])
 
 
 def predictive(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -89,11 +89,6 @@ def predictive(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 # ----------------------------------------------------------------- what the uncertainty is worth
-def decide(probabilities: np.ndarray, threshold: float | None) -> np.ndarray:
-    """The operating-point decision: p[positive] >= threshold (binary), argmax otherwise."""
-    return (probabilities[:, 1] >= threshold).astype(int) if threshold is not None else probabilities.argmax(axis=1)
-
-
 def selective_curve(correct: np.ndarray, uncertainty: np.ndarray) -> dict[str, list[float]]:
     """Accuracy on the most certain ``coverage`` share of cases, on a fixed coverage grid."""
     order = np.argsort(uncertainty, kind="stable")
@@ -109,11 +104,11 @@ def referral_summary(labels: np.ndarray, decisions: np.ndarray, uncertainty: np.
                      "selective": selective_curve(correct, uncertainty)}
     if cutoff is None:
         return summary
-    referred = uncertainty > cutoff
-    accepted = ~referred
+    refer = referred(uncertainty, cutoff)
+    accepted = ~refer
     summary.update({
-        "referral_rate": proportion(int(referred.sum()), len(labels)),
+        "referral_rate": proportion(int(refer.sum()), len(labels)),
         "accuracy_accepted": proportion(int(correct[accepted].sum()), int(accepted.sum())),
-        "accuracy_referred": accuracy_of(labels[referred], decisions[referred]),
+        "accuracy_referred": accuracy_of(labels[refer], decisions[refer]),
     })
     return summary

@@ -9,11 +9,10 @@ from pathlib import Path
 
 from pneumo_runtime.errors import PneumoError
 
-from ..calibration.fitting import DEFAULT_REFERRAL_RATE, THRESHOLD_RULES, CalibrationError
-from ..checkpoint import CheckpointError, load_checkpoint
+from ..arguments import add_calibration_flags, calibrate_from_args
+from ..calibration.fitting import CalibrationError
+from ..checkpoint import load_checkpoint
 from ..config import ConfigError, TrainConfig, add_config_flags, config_from_dict, load_yaml, overrides_from_args
-from ..data.samples import DataError
-from ..models import PretrainedWeightsError, UnknownModelError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,15 +31,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def add_calibration_flags(parser: argparse.ArgumentParser) -> None:
-    """best.pt is calibrated at the end of training; these choose how (all on the validation split)."""
-    group = parser.add_argument_group("calibration (chosen on the patient-grouped validation split)")
-    group.add_argument("--threshold-rule", choices=THRESHOLD_RULES, default="sensitivity", help="operating-point rule (default sensitivity)")
-    group.add_argument("--threshold-target", type=float, help="the rule's target (default: sensitivity 0.95, specificity 0.90)")
-    group.add_argument("--referral-rate", type=float, default=DEFAULT_REFERRAL_RATE,
-                       help="share of validation cases the uncertainty cut-off refers to a radiologist (default 0.10)")
-
-
 def resolve(args: argparse.Namespace) -> tuple[TrainConfig, Path, Path | None]:
     """Config precedence: defaults < checkpoint (resume) or YAML < CLI flags."""
     overrides = overrides_from_args(args)
@@ -56,24 +46,12 @@ def resolve(args: argparse.Namespace) -> tuple[TrainConfig, Path, Path | None]:
     return config, out, None
 
 
-def calibrate(checkpoint: Path, args: argparse.Namespace, data: str | None = None) -> dict:
-    """Store temperature, threshold and referral cut-off in ``checkpoint`` (see calibrate.py)."""
-    from ..calibration.calibrate import calibrate_checkpoint
-
-    calibration = calibrate_checkpoint(checkpoint, args.threshold_rule, args.threshold_target, args.referral_rate, data=data)
-    validation = calibration["validation"]
-    threshold = "argmax" if calibration["threshold"] is None else f"threshold {calibration['threshold']:.4f}"
-    print(f"calibrated {checkpoint.name} on validation: temperature {calibration['temperature']:.3f}, {threshold}, "
-          f"ECE {validation['ece_before']:.3f} -> {validation['ece_after']:.3f}", file=sys.stderr)
-    return calibration
-
-
 def train_and_calibrate(config: TrainConfig, out_dir: Path, args: argparse.Namespace, resume_from: Path | None = None) -> dict:
     from .trainer import Trainer  # torch loads only once the arguments are known to be good
 
     Trainer(config, out_dir, resume_from).fit()
     try:
-        return calibrate(out_dir / "best.pt", args)
+        return calibrate_from_args(out_dir / "best.pt", args)
     except CalibrationError as exc:
         raise CalibrationError(f"training finished in {out_dir}, but best.pt could not be calibrated: {exc}") from None
 
@@ -82,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.calibrate_only:
-            calibrate(args.calibrate_only, args, data=args.data)
+            calibrate_from_args(args.calibrate_only, args, data=args.data)
             return 0
         config, out_dir, resume_from = resolve(args)
         if args.cv and resume_from:
@@ -93,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
             run_cross_validation(config, out_dir, args.cv, lambda fold_config, fold_dir: train_and_calibrate(fold_config, fold_dir, args))
         else:
             train_and_calibrate(config, out_dir, args, resume_from)
-    except (ConfigError, DataError, CheckpointError, CalibrationError, PretrainedWeightsError, UnknownModelError, PneumoError) as exc:
+    except PneumoError as exc:  # every user error (config, data, checkpoint, calibration, model) derives from it
         print(f"pneumo-train: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

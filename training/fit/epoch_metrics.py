@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import accuracy_score, balanced_accuracy_score, log_loss, recall_score, roc_auc_score
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, log_loss, recall_score
+
+from ..evaluation.metrics import auc_roc
 
 
 def classification_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, float]:
@@ -15,12 +17,7 @@ def classification_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dic
         "balanced_accuracy": float(balanced_accuracy_score(labels, predictions)),
         "loss": float(log_loss(labels, probabilities, labels=list(range(num_classes)))),
     }
-    if len(np.unique(labels)) < 2:
-        metrics["auc"] = float("nan")  # undefined with one class present
-    elif num_classes == 2:
-        metrics["auc"] = float(roc_auc_score(labels, probabilities[:, 1]))
-    else:
-        metrics["auc"] = float(roc_auc_score(labels, probabilities, multi_class="ovr", average="macro", labels=list(range(num_classes))))
+    metrics["auc"] = auc_roc(labels, probabilities)
     if num_classes == 2:
         metrics["sensitivity"] = float(recall_score(labels, predictions, pos_label=1, zero_division=0))
         metrics["specificity"] = float(recall_score(labels, predictions, pos_label=0, zero_division=0))

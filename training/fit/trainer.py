@@ -18,6 +18,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from pneumo_runtime.decision import softmax
 from pneumo_runtime.preprocess import ClaheSettings, PreprocessContract
 
 from ..checkpoint import classes_for, code_version, ensemble_fields, load_checkpoint, rebuild_model, save_checkpoint
@@ -72,9 +73,9 @@ class ValidationScorer:
         return outputs
 
     def metrics(self, logits: dict[str, np.ndarray]) -> dict[str, float]:
-        metrics = classification_metrics(self.labels, _softmax(logits["clean"]))
+        metrics = classification_metrics(self.labels, softmax(logits["clean"]))
         if "shift" in logits:
-            shifted = classification_metrics(self.labels, _softmax(logits["shift"]))
+            shifted = classification_metrics(self.labels, softmax(logits["shift"]))
             metrics.update({f"shift_{k}": shifted[k] for k in ("auc", "loss", "accuracy")})
         return metrics
 
@@ -82,10 +83,6 @@ class ValidationScorer:
     def _logits(self, model: torch.nn.Module, loader: DataLoader) -> np.ndarray:
         model.eval()
         return np.concatenate([model(images.to(self.device)).float().cpu().numpy() for images, _ in loader])
-
-
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    return torch.softmax(torch.from_numpy(logits), dim=1).numpy()
 
 
 def seed_everything(seed: int) -> None:

@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..arguments import add_threads_flag
 from ..config import ConfigError, config_from_dict, load_yaml
 
 # One change each against the recipe; the names say what changed.
@@ -62,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", required=True, type=Path, help="the recipe every variant starts from")
     parser.add_argument("--data", required=True, help="Kermany-style root folder (its train split is used)")
     parser.add_argument("--out", required=True, type=Path)
-    parser.add_argument("--threads", type=int, default=0)
+    add_threads_flag(parser)
     parser.add_argument("--only", nargs="+", choices=list(VARIANTS), help="run these variants only")
     args = parser.parse_args(argv)
     try:

@@ -32,8 +32,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from scipy.special import softmax
 
+from pneumo_runtime.decision import softmax
+
+from ..arguments import add_threads_flag, apply_threads
 from ..calibration.calibrate import check_same_split, validation_dataset
 from ..checkpoint import CheckpointError, model_from_checkpoint
 from ..data.dataset import XrayDataset
@@ -80,7 +82,7 @@ def corner_reliance(checkpoint: Path, data: str | None = None, ellipse_mask: flo
                                "auc_swapped_corners": scorer.metrics({"clean": swapped})["auc"],
                                "auc_same_class_corners": scorer.metrics({"clean": same_class})["auc"]}
     if len(loaded.classes) == 2:  # binary: how far the corners move P(pneumonia), and which way for normals
-        p_own, p_swapped, p_same = (softmax(logits, axis=1)[:, 1] for logits in (own["clean"], swapped, same_class))
+        p_own, p_swapped, p_same = (softmax(logits)[:, 1] for logits in (own["clean"], swapped, same_class))
         normals = val_set.labels == 0
         results["mean_abs_change_p"] = float(np.abs(p_swapped - p_own).mean())
         results["mean_abs_change_p_same_class"] = float(np.abs(p_same - p_own).mean())
@@ -96,10 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", help="where the training data lives now (default: the path stored in the checkpoint)")
     parser.add_argument("--ellipse-mask", type=float, help="score under this field of view instead of each model's own (0: none)")
     parser.add_argument("--out", type=Path, help="also write the results as JSON here")
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    add_threads_flag(parser)
     args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    apply_threads(args.threads)
     try:
         if args.out:  # before the minutes of scoring, not after: a folder that cannot exist fails now
             args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -10,11 +10,11 @@ from sklearn.metrics import recall_score
 from pneumo.training.calibration.calibrate import calibrate_checkpoint, calibration_from_logits
 from pneumo.training.calibration.fitting import (
     CalibrationError,
-    calibrated_probabilities,
     choose_threshold,
     expected_calibration_error,
     fit_temperature,
     negative_log_likelihood,
+    probabilities_from_logits,
     referral_cutoff,
 )
 from pneumo.training.fit.cli import main as train_main
@@ -25,7 +25,7 @@ def overconfident_fixture(n: int = 2000, scale: float = 4.0, seed: int = 0) -> t
     """Labels drawn from softmax(true logits); the model reports 4x the true logits (overconfident)."""
     rng = np.random.default_rng(seed)
     true_logits = rng.normal(0, 1.5, size=(n, 2))
-    p_true = calibrated_probabilities(true_logits)
+    p_true = probabilities_from_logits(true_logits)
     labels = (rng.random(n) < p_true[:, 1]).astype(int)
     return true_logits * scale, labels
 
@@ -35,8 +35,8 @@ def test_temperature_scaling_lowers_nll_and_ece_on_a_miscalibrated_fixture():
     temperature = fit_temperature(logits, labels)
     assert temperature == pytest.approx(4.0, rel=0.15)  # it recovers the scale that was applied
     assert negative_log_likelihood(logits, labels, temperature) < negative_log_likelihood(logits, labels) - 0.1
-    before = expected_calibration_error(calibrated_probabilities(logits), labels)
-    after = expected_calibration_error(calibrated_probabilities(logits, temperature), labels)
+    before = expected_calibration_error(probabilities_from_logits(logits), labels)
+    after = expected_calibration_error(probabilities_from_logits(logits, temperature), labels)
     assert after < before / 2
 
 

@@ -11,7 +11,7 @@ import torch
 from sklearn.metrics import accuracy_score, brier_score_loss, log_loss, matthews_corrcoef, recall_score, roc_auc_score
 
 from pneumo.training.evaluation.cli import main
-from pneumo.training.evaluation.sources import CheckpointSource, EnsembleSource, model_inputs
+from pneumo.training.evaluation.sources import CheckpointSource, MeanProbabilitySource, model_inputs
 from pneumo_runtime.decision import entropy_uncertainty
 
 FAST = ["--bootstrap", "50", "--mc-passes", "4", "--threads", "2"]
@@ -95,7 +95,7 @@ def test_ensemble_averages_member_probabilities(tiny_checkpoint, tiny_checkpoint
     members = [CheckpointSource(tiny_checkpoint), CheckpointSource(second)]
     batch = model_inputs(np.random.default_rng(0).integers(0, 256, (3, 64, 64), dtype=np.uint8), members[0].contract)
     expected = np.mean([torch.softmax(torch.from_numpy(m.logits(batch)), 1).numpy() for m in members], axis=0)
-    ensemble_logits = EnsembleSource(members).logits(batch)
+    ensemble_logits = MeanProbabilitySource(members).logits(batch)
     np.testing.assert_allclose(torch.softmax(torch.from_numpy(ensemble_logits), 1).numpy(), expected, atol=1e-6)
     assert evaluate([tiny_checkpoint, second], kermany_mini, tmp_path / "report", "--no-tta") == 0
     metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())

@@ -11,7 +11,7 @@ from pneumo.training.checkpoint import ensemble_fields, rebuild_model
 from pneumo.training.combine import AverageError, check_compatible
 from pneumo.training.config import ConfigError, TrainConfig, config_from_dict
 from pneumo.training.models import create_model
-from pneumo.training.models.ensemble import ensemble_of, member_count, member_resolutions
+from pneumo.training.models.ensemble import ensemble_of, member_count, member_downsample_factors
 from pneumo_runtime.preprocess import PreprocessContract
 
 
@@ -45,7 +45,7 @@ def test_an_ensemble_and_one_more_model_make_a_flat_mean_over_all_members() -> N
     with torch.no_grad():
         expected = torch.stack([m(images) for m in members]).mean(dim=0)  # each member 1/3, not the pair 1/2
         torch.testing.assert_close(trio(images), expected)
-    assert member_count(trio) == 3 and member_resolutions(trio) == [1, 1, 2]
+    assert member_count(trio) == 3 and member_downsample_factors(trio) == [1, 1, 2]
 
 
 def test_a_mixed_resolution_ensemble_rebuilds_from_its_checkpoint() -> None:
