@@ -25,6 +25,7 @@ def test_average_states_means_floats_and_keeps_integer_buffers() -> None:
     assert averaged["steps"].item() == 3
 
 
+@pytest.mark.slow  # trains or builds large networks
 def test_the_ensemble_is_one_classifier_whose_logits_are_the_members_mean() -> None:
     torch.manual_seed(0)
     members = [create_model("custom_cnn", 2, dropout=0.0).eval() for _ in range(3)]

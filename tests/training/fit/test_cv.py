@@ -15,6 +15,7 @@ def fold_rows(path):
         return list(csv.DictReader(handle))
 
 
+@pytest.mark.slow  # trains or builds large networks
 def test_cv_runs_patient_grouped_folds_and_summarises_them(kermany_mini, tmp_path):
     out = tmp_path / "cv"
     assert main(["--data", str(kermany_mini), "--out", str(out), "--model", "custom_cnn", "--input-size", "64", "--epochs", "1",

@@ -56,6 +56,7 @@ def test_discriminative_learning_rate_for_pretrained_backbones():
     assert [g["lr"] for g in scratch] == pytest.approx([1e-3, 1e-3])
 
 
+@pytest.mark.slow  # trains or builds large networks
 @pytest.mark.parametrize("optimizer", ["adam", "adamw", "sgd", "rmsprop"])
 @pytest.mark.parametrize("scheduler", ["cosine", "step", "plateau", "none"])
 def test_every_optimizer_and_schedule_steps(optimizer, scheduler):

@@ -13,6 +13,8 @@ from pneumo.training.data.dataset import XrayDataset
 from pneumo.training.data.samples import discover_kermany
 from pneumo.training.fit.cli import main
 
+pytestmark = pytest.mark.slow  # every test here trains a model
+
 
 def train(data: Path, out: Path, *extra: str) -> int:
     return main(["--data", str(data), "--out", str(out), "--val-fraction", "0.34", "--batch-size", "4", "--threads", "2", *extra])

@@ -15,6 +15,7 @@ def test_registry_holds_the_five_architectures():
     assert ALL_MODELS == ["custom_cnn", "densenet121", "efficientnet_b0", "efficientnet_lite0", "resnet50"]
 
 
+@pytest.mark.slow  # trains or builds large networks
 @pytest.mark.parametrize("name", ALL_MODELS)
 def test_forward_backward_and_shared_surface(name):
     torch.manual_seed(0)

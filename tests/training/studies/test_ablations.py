@@ -2,10 +2,13 @@
 
 import json
 
+import pytest
 import yaml
 
 from pneumo.training.config import load_yaml
 from pneumo.training.studies.ablations import main
+
+pytestmark = pytest.mark.slow  # trains one model per variant
 
 
 def test_variants_change_one_setting_and_finished_ones_are_not_retrained(kermany_mini, tmp_path):

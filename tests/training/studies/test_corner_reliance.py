@@ -43,6 +43,7 @@ def test_the_seam_control_takes_corners_from_another_image_of_the_same_class(ker
         assert donors and all(dataset.labels[j] == label for j in donors)  # a seam, but the corners' class is unchanged
 
 
+@pytest.mark.slow  # trains or builds large networks
 def test_a_model_that_hides_the_corners_is_unaffected_by_construction(kermany_mini: Path, tmp_path: Path) -> None:
     masked = train_tiny(kermany_mini, tmp_path / "masked", "--ellipse-mask", "1.0")
     result = corner_reliance(masked)
@@ -104,6 +105,7 @@ def test_corner_swap_probability_is_honoured_and_checked(kermany_mini: Path, tin
         XrayDataset(normals, contract, corner_swap=0.5)
 
 
+@pytest.mark.slow  # trains or builds large networks
 def test_a_run_swaps_corners_in_training_only(kermany_mini: Path, tmp_path: Path) -> None:
     config = config_from_dict({"data": str(kermany_mini), "model": "custom_cnn", "input_size": 64, "val_fraction": 0.34,
                                "augment": "none", "corner_swap": 1.0, "threads": 2})
