@@ -68,7 +68,7 @@ def sample_paths(samples: list, count: int, seed: int = 0) -> list[Path]:
 def run_export(args: argparse.Namespace) -> dict:
     from pneumo.training.checkpoint import load_checkpoint, rebuild_model
     from pneumo.training.config import config_from_dict
-    from pneumo.training.fit.trainer import select_samples
+    from pneumo.training.data.split import select_samples
 
     from .contract_builder import build_contract, check_checkpoint_fields
     from .guard_fit import fit_guard

@@ -12,7 +12,7 @@ import torch
 from pneumo.training.checkpoint import load_checkpoint, model_from_checkpoint
 from pneumo.training.combine import AverageError, average_states, check_compatible, main
 from pneumo.training.config import TrainConfig
-from pneumo.training.fit.trainer import select_samples
+from pneumo.training.data.split import select_samples
 from pneumo.training.models import create_model
 from pneumo.training.models.ensemble import ensemble_of
 

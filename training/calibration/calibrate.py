@@ -1,6 +1,6 @@
 """Calibrate a checkpoint on its own patient-grouped validation split and store the result in it.
 
-The split is rebuilt exactly as training built it (``engine.select_samples`` on the stored
+The split is rebuilt exactly as training built it (``data.split.select_samples`` on the stored
 config), and checked against the sizes training recorded, so a wrong ``--data`` cannot silently
 calibrate on other images. Nothing here ever reads the test split.
 """
@@ -19,9 +19,9 @@ from pneumo_runtime.decision import entropy_uncertainty, predicted_labels, refer
 from ..checkpoint import code_version, save_checkpoint
 from ..config import TrainConfig
 from ..data.dataset import XrayDataset
+from ..data.split import select_samples
 from ..evaluation.metrics import accuracy_of, binary_metrics_at_threshold, multiclass_metrics, threshold_free_metrics
 from ..evaluation.sources import CheckpointSource, PredictionSource, predict_logits
-from ..fit.trainer import select_samples
 from .fitting import (
     DEFAULT_REFERRAL_RATE,
     CalibrationError,

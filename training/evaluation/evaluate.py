@@ -25,7 +25,7 @@ from ..calibration.calibrate import DEFAULT_REFERRAL_RATE, calibrate_source, che
 from ..calibration.fitting import probabilities_from_logits, referral_cutoff, reliability_bins
 from ..data.dataset import XrayDataset
 from ..data.samples import TASK_CLASSES, load_samples
-from ..fit.trainer import log
+from ..log import log
 from .explain_stats import explain_statistics
 from .intervals import patient_bootstrap_indices
 from .metrics import binary_metrics_at_threshold, multiclass_metrics, pr_curve, roc_with_band, threshold_free_metrics

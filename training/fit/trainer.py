@@ -25,8 +25,9 @@ from ..checkpoint import classes_for, code_version, ensemble_fields, load_checkp
 from ..config import ConfigError, TrainConfig, save_yaml
 from ..data.augment import build_augmentation, validation_shift
 from ..data.dataset import XrayDataset
-from ..data.samples import Sample, class_counts, load_samples
-from ..data.split import patient_split
+from ..data.samples import class_counts
+from ..data.split import select_samples
+from ..log import log
 from ..models import PneumoClassifier, create_model
 from ..models.ensemble import member_count
 from .curves import plot_curves
@@ -34,10 +35,6 @@ from .epoch_metrics import classification_metrics
 from .losses import build_loss
 from .optim import Schedule, build_optimizer, clip_gradients
 from .transfer import apply_strategy, freeze_batchnorm_of_frozen, parameter_groups
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 class ValidationScorer:
@@ -94,20 +91,6 @@ def seed_everything(seed: int) -> None:
 def contract_for(config: TrainConfig, mean: tuple, std: tuple) -> PreprocessContract:
     clahe = ClaheSettings(config.clahe, config.clahe_clip_limit, config.clahe_tile_grid)
     return PreprocessContract(config.input_size, tuple(mean), tuple(std), clahe, config.ellipse_mask)
-
-
-def select_samples(config: TrainConfig) -> tuple[list[Sample], list[Sample]]:
-    train = load_samples(config.data, "train", config.task)
-    if config.val_data:
-        val = load_samples(config.val_data, "val", config.task)
-    else:
-        train, val = patient_split(train, config.val_fraction, config.validation_seed)
-    # caps take a seeded random subset, never the first N files
-    if config.max_train_samples:
-        train = random.Random(config.seed).sample(train, min(config.max_train_samples, len(train)))
-    if config.max_val_samples:
-        val = random.Random(config.validation_seed).sample(val, min(config.max_val_samples, len(val)))
-    return train, val
 
 
 @dataclass
