@@ -31,7 +31,7 @@ def add_calibration_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def calibrate_from_args(checkpoint: Path, args: argparse.Namespace, data: str | None = None) -> dict:
-    """Store temperature, threshold and referral cut-off in ``checkpoint`` (see calibrate.py)."""
+    """Store temperature, threshold and referral cut-off in ``checkpoint`` (see calibration/calibrate.py)."""
     from .calibration.calibrate import calibrate_checkpoint
 
     calibration = calibrate_checkpoint(checkpoint, args.threshold_rule, args.threshold_target, args.referral_rate, data=data)
