@@ -15,8 +15,8 @@ from pathlib import Path
 
 import torch
 
-from pneumo.training.data import discover_kermany
-from pneumo.training.dataset import XrayDataset
+from pneumo.training.data.dataset import XrayDataset
+from pneumo.training.data.samples import discover_kermany
 from pneumo.training.models import create_model, list_models
 from pneumo_runtime.preprocess import PreprocessContract
 

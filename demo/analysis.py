@@ -11,11 +11,11 @@ import numpy as np
 from pneumo_runtime.decision import REJECTED
 from pneumo_runtime.errors import ModelError
 from pneumo_runtime.predictor import Prediction, Predictor
+from pneumo_runtime.torch_twin import torch_twin
 
 from .texts import recommendation
 from .torch_explain import METHOD as GRADCAM_METHOD
 from .torch_explain import TorchExplainer, TorchUnavailableError
-from pneumo_runtime.torch_twin import torch_twin
 
 EXPLAIN_MODES = ("auto", "captum", "cam", "off")
 CAM_METHOD = "CAM from the ONNX model's feature map (equals Grad-CAM for this head)"

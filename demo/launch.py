@@ -23,8 +23,8 @@ DISTRIBUTION = "pneumo"
 OWN_MODULES = ("pneumo", "pneumo_runtime")
 # command -> (module with main(), the extra it needs)
 COMMANDS = {
-    "pneumo-train": ("pneumo.training.cli", "train"),
-    "pneumo-evaluate": ("pneumo.training.evaluate_cli", "train"),
+    "pneumo-train": ("pneumo.training.fit.cli", "train"),
+    "pneumo-evaluate": ("pneumo.training.evaluation.cli", "train"),
     "pneumo-export": ("pneumo.export.cli", "export"),
     "pneumo-adapt": ("pneumo.export.adapt_cli", "export"),
     "pneumo-demo": ("pneumo.demo.cli", "demo"),

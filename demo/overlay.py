@@ -37,6 +37,20 @@ def heat_layer(heatmap: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.cvtColor(cv2.applyColorMap(np.uint8(np.clip(resized, 0, 1) * 255), cv2.COLORMAP_JET), cv2.COLOR_BGR2RGB)
 
 
+def blend(gray: np.ndarray, heatmap: np.ndarray, opacity: float, ellipse_mask: float = 0.0) -> np.ndarray:
+    """One flat picture (RGB uint8): the map over the X-ray at ``opacity``, for clients that get a
+    single image (the REST service) rather than the page's two stacked layers. ``ellipse_mask`` > 0
+    outlines the model's field of view: nothing outside it reached the model."""
+    base = display_gray(gray)
+    height, width = base.shape[:2]
+    alpha = float(np.clip(opacity, 0.0, 1.0))
+    blended = cv2.addWeighted(heat_layer(heatmap, (width, height)), alpha, base, 1.0 - alpha, 0.0)
+    if ellipse_mask > 0:  # the model's input is squashed to a square, so its circle is this ellipse here
+        axes = (round(ellipse_mask * width / 2), round(ellipse_mask * height / 2))
+        cv2.ellipse(blended, (width // 2, height // 2), axes, 0, 0, 360, (255, 255, 255), max(1, round(max(width, height) / 300)), cv2.LINE_AA)
+    return blended
+
+
 def data_uri(rgb: np.ndarray) -> str:
     """A JPEG as a ``data:`` URI: the browser gets the picture inside the page, no file is written."""
     ok, encoded = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])

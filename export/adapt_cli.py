@@ -62,7 +62,7 @@ def readable_inputs(paths: list[Path], contract) -> tuple[np.ndarray, list[Path]
 
 
 def labelled_samples(source: Path, task: str) -> list:
-    from pneumo.training.data import discover_kermany, read_csv
+    from pneumo.training.data.samples import discover_kermany, read_csv
 
     if source.suffix.lower() == ".csv":
         return read_csv(source, task)

@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from pneumo_runtime.cli import expand
 from pneumo_runtime.contract import ModelContract
 from pneumo_runtime.errors import PneumoError
 from pneumo_runtime.guard import GuardSettings
-from pneumo_runtime.model import OnnxModel
-from pneumo_runtime.cli import expand
 from pneumo_runtime.inputs import decode_image, model_input
+from pneumo_runtime.model import OnnxModel
 from pneumo_runtime.preprocess import PreprocessContract, prepare_gray, to_model_input
 
 from .errors import ExportError, ExportValidationError
@@ -68,7 +68,7 @@ def sample_paths(samples: list, count: int, seed: int = 0) -> list[Path]:
 def run_export(args: argparse.Namespace) -> dict:
     from pneumo.training.checkpoint import load_checkpoint, rebuild_model
     from pneumo.training.config import config_from_dict
-    from pneumo.training.engine import select_samples
+    from pneumo.training.data.split import select_samples
 
     from .contract_builder import build_contract, check_checkpoint_fields
     from .guard_fit import fit_guard

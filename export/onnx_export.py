@@ -17,8 +17,6 @@ from pneumo_runtime.contract import FEATURES_NAME, GUARD_NAME, INPUT_NAME, LOGIT
 
 from .errors import ExportError
 
-DEFAULT_OPSET = 17
-
 
 class ExportedGraph(nn.Module):
     """Logits, the feature map (the runtime draws CAMs from it) and, with a guard, the distance of

@@ -22,7 +22,6 @@ from pneumo_runtime.model import OnnxModel
 from .errors import ExportError
 from .onnx_export import write_with_contract
 
-
 logging.getLogger().setLevel(logging.ERROR)  # onnxruntime.quantization logs advice through the root logger
 
 

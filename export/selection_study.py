@@ -9,7 +9,6 @@ patients. Prints the table and the decision the committed rule gives; test is ne
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -44,7 +43,7 @@ def cross_fitted_scores(logits: dict[str, np.ndarray], labels: np.ndarray, folds
     """Temperature fitted on one half of the validation patients (clean), applied to the other."""
     from sklearn.metrics import roc_auc_score
 
-    from pneumo.training.calibration import calibrated_probabilities, fit_temperature, negative_log_likelihood
+    from pneumo.training.calibration.fitting import fit_temperature, negative_log_likelihood, probabilities_from_logits
 
     scores: dict[str, float] = {}
     for kind in ("clean", "shift"):
@@ -52,7 +51,7 @@ def cross_fitted_scores(logits: dict[str, np.ndarray], labels: np.ndarray, folds
         for scored, fitted in (folds, folds[::-1]):
             temperature = fit_temperature(logits["clean"][fitted], labels[fitted])
             nll += negative_log_likelihood(logits[kind][scored], labels[scored], temperature) * len(scored)
-            p = calibrated_probabilities(logits[kind][scored], temperature)[:, 1]
+            p = probabilities_from_logits(logits[kind][scored], temperature)[:, 1]
             brier += float(((p - labels[scored]) ** 2).sum())
             probabilities[scored] = p
         scores.update({f"{kind}_nll": nll / len(labels), f"{kind}_brier": brier / len(labels), f"{kind}_auc": float(roc_auc_score(labels, probabilities))})
@@ -98,10 +97,10 @@ def run(data: Path, checkpoint_path: Path, threads: int) -> dict:
 
     from pneumo.training.checkpoint import load_checkpoint, rebuild_model
     from pneumo.training.config import config_from_dict
-    from pneumo.training.dataset import XrayDataset
-    from pneumo.training.engine import ValidationScorer, select_samples
+    from pneumo.training.data.dataset import XrayDataset
+    from pneumo.training.data.split import patient_folds, select_samples
+    from pneumo.training.fit.trainer import ValidationScorer
     from pneumo.training.models import create_model
-    from pneumo.training.split import patient_folds
 
     torch.set_num_threads(threads)
     loaded = rebuild_model(load_checkpoint(checkpoint_path))

@@ -20,7 +20,6 @@ from __future__ import annotations
 import dataclasses
 import re
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -79,7 +78,7 @@ def site_slug(site: str) -> str:
 
 def recalibration(logits: np.ndarray, labels: np.ndarray, patients: list[str], contract: ModelContract) -> dict[str, Any]:
     """Temperature, threshold (under the shipped model's rule and target) and referral cut-off."""
-    from pneumo.training.calibrate import calibration_from_logits
+    from pneumo.training.calibration.calibrate import calibration_from_logits
 
     counts = np.bincount(labels, minlength=len(contract.classes))
     if counts.min() < MIN_LABELLED_PER_CLASS:

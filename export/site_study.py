@@ -45,15 +45,16 @@ def torch_logits(model, films: np.ndarray) -> np.ndarray:
 
 
 def figures(logits: np.ndarray, labels: np.ndarray, patients: list[str], temperature: float, threshold: float, cutoff: float) -> dict:
-    from pneumo.training.calibration import calibrated_probabilities, expected_calibration_error, negative_log_likelihood, normalised_entropy
-    from pneumo.training.intervals import patient_bootstrap_indices
-    from pneumo.training.metrics import binary_metrics_at_threshold, threshold_free_metrics
+    from pneumo.training.calibration.fitting import expected_calibration_error, negative_log_likelihood, probabilities_from_logits
+    from pneumo.training.evaluation.intervals import patient_bootstrap_indices
+    from pneumo.training.evaluation.metrics import binary_metrics_at_threshold, threshold_free_metrics
+    from pneumo_runtime.decision import entropy_uncertainty
 
-    probabilities = calibrated_probabilities(logits, temperature)
+    probabilities = probabilities_from_logits(logits, temperature)
     resamples = patient_bootstrap_indices(patients, 200, seed=0)
     at = binary_metrics_at_threshold(labels, probabilities[:, 1], threshold, [])
     free = threshold_free_metrics(labels, probabilities, resamples)
-    referred = normalised_entropy(probabilities) > cutoff
+    referred = entropy_uncertainty(probabilities) > cutoff
     pick = lambda entry: {"value": round(entry["value"], 4), "low": round(entry["ci_low"], 4), "high": round(entry["ci_high"], 4)}  # noqa: E731
     return {
         "auc_roc": pick(free["auc_roc"]), "sensitivity": pick(at["sensitivity"]), "specificity": pick(at["specificity"]),
@@ -69,20 +70,21 @@ def pooled(parts: list[tuple[np.ndarray, np.ndarray, list[str], float, float, fl
 
     ``parts``: per half, (logits, labels, patients, temperature, threshold, referral cut-off).
     """
-    from pneumo.training.calibration import calibrated_probabilities, normalised_entropy
+    from pneumo.training.calibration.fitting import probabilities_from_logits
+    from pneumo_runtime.decision import entropy_uncertainty
 
     scaled = np.concatenate([logits / temperature for logits, _, _, temperature, _, _ in parts])
     labels = np.concatenate([part[1] for part in parts])
     patients = [f"{half}:{patient}" for half, part in enumerate(parts) for patient in part[2]]
     thresholds = np.concatenate([np.full(len(part[1]), part[4]) for part in parts]).clip(1e-7, 1 - 1e-7)
     cutoffs = np.concatenate([np.full(len(part[1]), part[5]) for part in parts])
-    probabilities = calibrated_probabilities(scaled).clip(1e-12, 1.0)
+    probabilities = probabilities_from_logits(scaled).clip(1e-12, 1.0)
     # Per-film thresholds: move each film's logit margin by its threshold's logit, then decide at 0.5.
     margin = np.log(probabilities[:, 1] / probabilities[:, 0]) - np.log(thresholds / (1 - thresholds))
     result = figures(np.stack([np.zeros_like(margin), margin], axis=1), labels, patients, 1.0, 0.5, 1.0)
     calibrated = figures(scaled, labels, patients, 1.0, 0.5, 1.0)  # threshold-free figures need the real probabilities
     result.update({key: calibrated[key] for key in ("auc_roc", "ece", "nll", "brier")})
-    result["referral_rate"] = round(float((normalised_entropy(calibrated_probabilities(scaled)) > cutoffs).mean()), 4)
+    result["referral_rate"] = round(float((entropy_uncertainty(probabilities_from_logits(scaled)) > cutoffs).mean()), 4)
     return result
 
 
@@ -103,8 +105,8 @@ def summarise(results: list[dict]) -> dict:
 
 def run(data: Path, model_name: str | None, checkpoint: Path | None, seed: int, cache: Path | None = None) -> dict:
     from pneumo.training.checkpoint import model_from_checkpoint
-    from pneumo.training.data import discover_kermany
-    from pneumo.training.split import patient_folds
+    from pneumo.training.data.samples import discover_kermany
+    from pneumo.training.data.split import patient_folds
 
     base_path = resolve_model(model_name)
     base = OnnxModel(base_path)

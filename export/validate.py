@@ -9,8 +9,8 @@ import numpy as np
 import torch
 
 from pneumo_runtime.decision import predicted_indices
-from pneumo_runtime.model import OnnxModel
 from pneumo_runtime.inputs import model_input
+from pneumo_runtime.model import OnnxModel
 
 from .errors import ExportError
 

@@ -10,12 +10,30 @@ REFER = "REFER"
 REJECTED = "REJECTED"
 
 
-def predicted_indices(probabilities: np.ndarray, contract: ModelContract) -> np.ndarray:
-    """Binary: the positive class when P(positive) >= the calibrated threshold; otherwise argmax."""
-    if contract.threshold is None or len(contract.classes) != 2:
+def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """Probabilities from logits (N, K), scaled by the calibration temperature; computed in the logits' dtype."""
+    scaled = np.asarray(logits) / temperature
+    exp = np.exp(scaled - scaled.max(axis=1, keepdims=True))
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+def predicted_labels(probabilities: np.ndarray, threshold: float | None, positive_index: int = 1) -> np.ndarray:
+    """The decision rule. Two classes with a threshold: the positive class when P(positive) >= threshold,
+    else the other one. Without a threshold, or with more classes: argmax."""
+    if threshold is None or probabilities.shape[1] != 2:
         return probabilities.argmax(axis=1)
-    positive = contract.positive_index
-    return np.where(probabilities[:, positive] >= contract.threshold, positive, 1 - positive)
+    return np.where(probabilities[:, positive_index] >= threshold, positive_index, 1 - positive_index)
+
+
+def referred(uncertainty: np.ndarray, cutoff: float | None) -> np.ndarray:
+    """The referral rule: REFER when the uncertainty exceeds the cut-off; without a cut-off, nothing is referred."""
+    uncertainty = np.asarray(uncertainty)
+    return uncertainty > cutoff if cutoff is not None else np.zeros(uncertainty.shape, dtype=bool)
+
+
+def predicted_indices(probabilities: np.ndarray, contract: ModelContract) -> np.ndarray:
+    """The decision rule under a model's contract (its threshold and positive class)."""
+    return predicted_labels(probabilities, contract.threshold, contract.positive_index if len(contract.classes) == 2 else 1)
 
 
 def entropy_uncertainty(probabilities: np.ndarray) -> np.ndarray:
@@ -29,6 +47,6 @@ def decisions(probabilities: np.ndarray, contract: ModelContract) -> tuple[np.nd
     """(label indices, uncertainties, decision names): REFER when uncertainty exceeds the cut-off."""
     labels = predicted_indices(probabilities, contract)
     uncertainty = entropy_uncertainty(probabilities)
-    cutoff = contract.uncertainty.cutoff
-    names = [REFER if cutoff is not None and u > cutoff else contract.classes[k] for k, u in zip(labels, uncertainty)]
+    refer = referred(uncertainty, contract.uncertainty.cutoff)
+    names = [REFER if r else contract.classes[k] for k, r in zip(labels, refer)]
     return labels, uncertainty, names

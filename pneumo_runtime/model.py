@@ -9,6 +9,7 @@ import numpy as np
 import onnxruntime as ort
 
 from .contract import FEATURES_NAME, GUARD_NAME, INPUT_NAME, LOGITS_NAME, METADATA_KEY, ModelContract, read_sidecar, sidecar_path, verify_hash
+from .decision import softmax
 from .errors import ModelError
 
 
@@ -78,10 +79,5 @@ class OnnxModel:
             raise ModelError(f"inference failed: {str(exc).splitlines()[0][:200]}") from None
 
     def calibrated_probabilities(self, logits: np.ndarray) -> np.ndarray:
-        return softmax(logits / self.contract.temperature)
+        return softmax(logits, self.contract.temperature)
 
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    exp = np.exp(shifted)
-    return exp / exp.sum(axis=1, keepdims=True)

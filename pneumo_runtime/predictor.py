@@ -11,12 +11,12 @@ from typing import Iterable
 import numpy as np
 
 from .cam import class_activation_map
+from .contract import FEATURES_NAME, GUARD_NAME, LOGITS_NAME
 from .decision import REJECTED, decisions
 from .errors import InvalidImageError, PneumoError
 from .guard import InputGuard
 from .inputs import DEFAULT_MAX_PIXELS, LoadedImage, load_image
 from .model import OnnxModel
-from .contract import FEATURES_NAME, GUARD_NAME, LOGITS_NAME
 from .preprocess import prepare_gray, to_model_input
 
 Source = str | Path | bytes | np.ndarray

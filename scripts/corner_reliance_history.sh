@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The corner check (python -m pneumo.training.shortcuts) on every binary model that has shipped as
-# `default`, taken from this repository's history: MODEL_CARD.md, "What limits these numbers".
+# The corner check (python -m pneumo.training.studies.corner_reliance) on every binary model that has shipped as
+# `default`, taken from this repository's history: docs/experiments/2026-12-01-test-results-and-limits.md.
 # Validation split only; each model's test figures are the ones the card already reports.
 #
 #   bash scripts/corner_reliance_history.sh [KERMANY_224_DIR]     # about 15 minutes on 2 CPU cores
@@ -17,4 +17,4 @@ for commit in "${COMMITS[@]}"; do
     checkpoints+=("$workdir/$commit.pt")
 done
 mkdir -p reports
-python -m pneumo.training.shortcuts "${checkpoints[@]}" --data "$DATA" --out reports/shortcuts-history.json --threads 2
+python -m pneumo.training.studies.corner_reliance "${checkpoints[@]}" --data "$DATA" --out reports/shortcuts-history.json --threads 2

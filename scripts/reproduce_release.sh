@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Rebuilds the shipped models and every figure in MODEL_CARD.md and the README's model zoo:
+# Rebuilds the shipped models and every figure in MODEL_CARD.md, docs/experiments/ and the README's model zoo:
 # training, calibration, ablations, export, evaluation on the official test split, benchmarks.
 #
 #   bash scripts/reproduce_release.sh [KERMANY_224_DIR] [FULLRES_SAMPLE_DIR]
@@ -34,8 +34,8 @@ evaluate_and_record() {  # model.onnx report_dir: evaluate this very file on tes
 # 1. Training (each calibrates its best.pt on validation at the end). Every binary run shares
 #    release-bin's validation split (--split-seed 42), every three-class run release-3c's, so
 #    runs can be combined on a clean validation split. Runs of the earlier 5-epoch (binary) and
-#    4-epoch (three-class) recipe, then of the current 10- and 8-epoch recipe (configs/*.yaml).
-BIN=configs/efficientnet_lite0.yaml TRI=configs/efficientnet_lite0_three_class.yaml
+#    4-epoch (three-class) recipe, then of the current 10- and 8-epoch recipe (configs/release/).
+BIN=configs/release/binary.yaml TRI=configs/release/three_class.yaml
 train release-bin $BIN --epochs 5
 train release-bin-s7 $BIN --seed 7 --split-seed 42 --epochs 6
 train release-bin-s11 $BIN --seed 11 --split-seed 42 --epochs 5
@@ -52,48 +52,48 @@ for seed in 1 2 3 4; do
 done
 train gpu-bin-i288 $BIN --epochs 5 --input-size 288   # input-size ablation (validation only)
 train ablation-noclahe-e5 $BIN --epochs 5 --split-seed 42 --no-clahe   # CLAHE ablation, full length (validation only)
-train zoo-custom_cnn configs/custom_cnn.yaml --epochs 3 --warmup-epochs 0.3
+train zoo-custom_cnn configs/experiments/custom_cnn.yaml --epochs 3 --warmup-epochs 0.3
 
-# 1b. Combinations, greedy on the shifted-validation AUC (MODEL_CARD.md, "Combining runs"):
+# 1b. Combinations, greedy on the shifted-validation AUC (docs/experiments/2026-12-01-release-ten-epoch-ensemble.md):
 #     weight averages (across epochs, across seeds), the previous release's two-run ensemble, and
 #     the ensembles that ship, each chosen from every run of its task.
-combine() { python -m pneumo.training.average "${@:3}" --combine "$1" --data "$DATA" --out "runs/$2" --threads 2; }
+combine() { python -m pneumo.training.combine "${@:3}" --combine "$1" --data "$DATA" --out "runs/$2" --threads 2; }
 combine weights swa-release-bin runs/release-bin/epoch_0{2,3,4,5}.pt
 combine weights soup-release-bin-seeds runs/release-bin{,-s7}/best.pt
 combine logits release-bin-ensemble runs/release-bin{,-s7,-s11}/best.pt --min-gain 0.0005
 combine logits release-bin-ensemble-e10 runs/release-bin{,-s7,-s11}/best.pt runs/gpu-bin-{s1,s2,s3,s4,e10,e10-s1,e10-s2,e10-s3,e10-s4}/best.pt --min-gain 0.0005
 combine logits release-3c-ensemble runs/release-3c/best.pt runs/gpu-3c-{s1,s2,s3,s4,e8,e8-s1,e8-s2,e8-s3,e8-s4}/best.pt --min-gain 0.0005
 
-# 1c. Field of view (MODEL_CARD.md, "Field of view"; validation only, neither run ships): the
+# 1c. Field of view (docs/experiments/2026-11-30-field-of-view.md; validation only, neither run ships): the
 #     binary ensemble continued for 3 epochs with the film corners hidden, at two learning rates,
 #     and the corner-reliance check of the shipped ensemble, as it is and masked at inference.
-train fov-bin-ensemble-e10 configs/efficientnet_lite0_fov.yaml --init-from runs/release-bin-ensemble-e10/best.pt
-train fov-bin-ensemble-e10-lr1e-4 configs/efficientnet_lite0_fov.yaml --init-from runs/release-bin-ensemble-e10/best.pt --lr 0.0001
+train fov-bin-ensemble-e10 configs/experiments/field_of_view.yaml --init-from runs/release-bin-ensemble-e10/best.pt
+train fov-bin-ensemble-e10-lr1e-4 configs/experiments/field_of_view.yaml --init-from runs/release-bin-ensemble-e10/best.pt --lr 0.0001
 mkdir -p reports
-python -m pneumo.training.shortcuts runs/release-bin-ensemble-e10/best.pt --data "$DATA" --out reports/shortcuts.json --threads 2
-python -m pneumo.training.shortcuts runs/release-bin-ensemble-e10/best.pt --ellipse-mask 1.0 --data "$DATA" --out reports/shortcuts-masked.json --threads 2
+python -m pneumo.training.studies.corner_reliance runs/release-bin-ensemble-e10/best.pt --data "$DATA" --out reports/shortcuts.json --threads 2
+python -m pneumo.training.studies.corner_reliance runs/release-bin-ensemble-e10/best.pt --ellipse-mask 1.0 --data "$DATA" --out reports/shortcuts-masked.json --threads 2
 
-# 1d. Corner swap (MODEL_CARD.md, "Corner swap"): the binary ensemble continued for 3 epochs with
+# 1d. Corner swap (docs/experiments/2026-11-30-corner-swap.md): the binary ensemble continued for 3 epochs with
 #     half of the training images wearing another class's film corners, its corner check, and the
 #     control run (the same continuation without the swap; an explanation, never a candidate).
-train corner-swap configs/efficientnet_lite0_corner_swap.yaml --init-from runs/release-bin-ensemble-e10/best.pt
-train corner-swap-control configs/efficientnet_lite0_corner_swap.yaml --init-from runs/release-bin-ensemble-e10/best.pt --corner-swap 0
-python -m pneumo.training.shortcuts runs/corner-swap/best.pt runs/corner-swap-control/best.pt --data "$DATA" --out reports/shortcuts-corner-swap.json --threads 2
+train corner-swap configs/release/corner_swap.yaml --init-from runs/release-bin-ensemble-e10/best.pt
+train corner-swap-control configs/release/corner_swap.yaml --init-from runs/release-bin-ensemble-e10/best.pt --corner-swap 0
+python -m pneumo.training.studies.corner_reliance runs/corner-swap/best.pt runs/corner-swap-control/best.pt --data "$DATA" --out reports/shortcuts-corner-swap.json --threads 2
 
-# 1e. Three-class corner swap (MODEL_CARD.md, "Three-class corner swap"): the three-class ensemble
+# 1e. Three-class corner swap (docs/experiments/2026-12-01-three-class-corner-swap.md): the three-class ensemble
 #     continued the same way, and the corner check of the start point, the kept epoch and epoch 3.
-train 3c-corner-swap configs/efficientnet_lite0_three_class_corner_swap.yaml --init-from runs/release-3c-ensemble/best.pt
-python -m pneumo.training.shortcuts runs/release-3c-ensemble/best.pt runs/3c-corner-swap/best.pt runs/3c-corner-swap/epoch_03.pt --data "$DATA" --out reports/shortcuts-3c-corner-swap.json --threads 2
+train 3c-corner-swap configs/release/three_class_corner_swap.yaml --init-from runs/release-3c-ensemble/best.pt
+python -m pneumo.training.studies.corner_reliance runs/release-3c-ensemble/best.pt runs/3c-corner-swap/best.pt runs/3c-corner-swap/epoch_03.pt --data "$DATA" --out reports/shortcuts-3c-corner-swap.json --threads 2
 
-# 1f. Half-resolution member (MODEL_CARD.md, "Half-resolution member"; validation only, it did not
+# 1f. Half-resolution member (docs/experiments/2026-12-01-half-resolution.md; validation only, it did not
 #     join): one run that sees 112 px, the three-member ensemble with the shipped two, and the
 #     corner check with its seam control on it, the shipped models and their start points.
-train half-res configs/efficientnet_lite0_half_res.yaml
+train half-res configs/experiments/half_resolution.yaml
 combine logits half-res-ensemble runs/corner-swap/best.pt runs/half-res/best.pt --min-gain 0.0005
-python -m pneumo.training.shortcuts runs/half-res/best.pt runs/corner-swap/best.pt runs/release-bin-ensemble-e10/best.pt runs/3c-corner-swap/best.pt runs/release-3c-ensemble/best.pt --data "$DATA" --out reports/seam-check.json --threads 2
+python -m pneumo.training.studies.corner_reliance runs/half-res/best.pt runs/corner-swap/best.pt runs/release-bin-ensemble-e10/best.pt runs/3c-corner-swap/best.pt runs/release-3c-ensemble/best.pt --data "$DATA" --out reports/seam-check.json --threads 2
 
-# 2. Ablations, validation split only (MODEL_CARD.md, "Ablations").
-python -m pneumo.training.ablations --config configs/efficientnet_lite0.yaml --data "$DATA" --out runs/ablations --threads 2
+# 2. Ablations, validation split only (docs/experiments/2026-11-25-ablations.md).
+python -m pneumo.training.studies.ablations --config configs/release/binary.yaml --data "$DATA" --out runs/ablations --threads 2
 
 # 3. Export (parity with torch, INT8 with its validation AUC check, input guard, torch twin).
 for name in corner-swap release-bin-ensemble-e10 release-bin-ensemble release-bin 3c-corner-swap release-3c-ensemble release-3c zoo-custom_cnn; do

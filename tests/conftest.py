@@ -9,6 +9,15 @@ import pytest
 FIXTURES = Path(__file__).parent / "fixtures"
 REPO = Path(__file__).parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"
+# A test that needs a trained or exported model, or a running demo server, is slow by definition.
+SLOW_FIXTURES = {"tiny_checkpoint", "tiny_three_class_checkpoint", "tiny_checkpoint_other_weights", "tiny_model", "checkpoint_factory", "demo_url"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark slow every test that uses a fixture which trains or exports, so `pytest -m "not slow"` stays fast."""
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")
@@ -41,7 +50,7 @@ def write_checkpoint(path: Path, model_name: str, data: Path, input_size: int = 
 
     from pneumo.training.checkpoint import save_checkpoint
     from pneumo.training.config import TrainConfig
-    from pneumo.training.engine import contract_for
+    from pneumo.training.fit.trainer import contract_for
     from pneumo.training.models import create_model
     torch.manual_seed(0)
     config = TrainConfig(model=model_name, pretrained=pretrained, input_size=input_size, data=str(data), val_fraction=0.5)

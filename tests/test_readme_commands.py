@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 import tomllib
+
 from pneumo.demo import launch
 
 REPO = Path(__file__).resolve().parents[1]

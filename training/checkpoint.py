@@ -14,19 +14,20 @@ from typing import Any
 import torch
 
 from pneumo_runtime import __version__
+from pneumo_runtime.errors import PneumoError
 from pneumo_runtime.preprocess import PreprocessContract
 
 from .config import TrainConfig, config_from_dict
-from .data import TASK_CLASSES
+from .data.samples import TASK_CLASSES
 from .models import PneumoClassifier, create_model
-from .models.ensemble import ensemble_of, member_count, member_resolutions
+from .models.ensemble import ensemble_of, member_count, member_downsample_factors
 
 FORMAT = "pneumo-checkpoint/1"
 # What only resuming needs: dropped from checkpoints that are served or shipped (a third of the size).
 TRAINING_STATE_KEYS = ("format", "train_state", "ema_state", "optimizer_state", "scheduler_state")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(PneumoError, ValueError):
     """A checkpoint that is missing, corrupt, or not a pneumo checkpoint."""
 
 
@@ -110,7 +111,7 @@ def ensemble_fields(model: PneumoClassifier) -> dict[str, Any]:
     members = member_count(model)
     if members == 1:
         return {}
-    return {"ensemble_members": members, "ensemble_input_downsample": member_resolutions(model)}
+    return {"ensemble_members": members, "ensemble_input_downsample": member_downsample_factors(model)}
 
 
 def classes_for(config: TrainConfig) -> list[str]:

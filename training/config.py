@@ -15,8 +15,10 @@ from typing import Any, Literal, Optional
 
 import yaml
 
+from pneumo_runtime.errors import PneumoError
 
-class ConfigError(ValueError):
+
+class ConfigError(PneumoError, ValueError):
     """A configuration that cannot run: unknown key, wrong type, value out of range."""
 
 
@@ -173,8 +175,27 @@ def config_from_dict(data: dict[str, Any], base: TrainConfig | None = None) -> T
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
+    """A config file's keys; ``extends: BASE.yaml`` (relative to the file) first loads BASE, whose keys this file overrides."""
+    return _load_chain(Path(path), ())
+
+
+def _load_chain(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
+    resolved = path.resolve()
+    if resolved in seen:
+        chain = " -> ".join(str(p) for p in (*seen, resolved))
+        raise ConfigError(f"config {path} extends itself: {chain}")
+    data = _read_mapping(path)
+    base = data.pop("extends", None)
+    if base is None:
+        return data
+    if not isinstance(base, str) or not base:
+        raise ConfigError(f"config {path}: extends must be the path of one YAML file, got {base!r}")
+    return {**_load_chain(path.parent / base, (*seen, resolved)), **data}
+
+
+def _read_mapping(path: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(Path(path).read_text()) or {}
+        data = yaml.safe_load(path.read_text()) or {}
     except OSError as exc:
         raise ConfigError(f"cannot read config {path}: {exc.strerror or exc}") from None
     except yaml.YAMLError as exc:

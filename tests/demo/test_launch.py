@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import tomllib
+
 from pneumo.demo import launch
 
 REPO = Path(__file__).resolve().parents[2]

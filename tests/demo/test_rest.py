@@ -15,8 +15,8 @@ import httpx
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from pneumo.demo.rest import create_app
 
+from pneumo.demo.rest import create_app
 from pneumo_runtime.predictor import Predictor
 
 from .conftest import free_port

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import httpx
+
 from pneumo.demo.space import build_space, main
 
 from .conftest import free_port

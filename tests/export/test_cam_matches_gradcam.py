@@ -8,8 +8,8 @@ from captum.attr import LayerGradCam
 from pneumo.export.cli import main
 from pneumo.training.checkpoint import model_from_checkpoint
 from pneumo_runtime.cam import class_activation_map
-from pneumo_runtime.model import OnnxModel
 from pneumo_runtime.inputs import decode_image
+from pneumo_runtime.model import OnnxModel
 from pneumo_runtime.preprocess import preprocess
 
 

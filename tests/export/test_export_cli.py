@@ -105,7 +105,7 @@ def test_bad_inputs_are_one_line_errors(checkpoint_factory, tmp_path, capsys):
 def test_test_metrics_are_recorded_only_for_the_model_that_was_evaluated(checkpoint_factory, kermany_mini, tmp_path, capsys):
     import shutil
 
-    from pneumo.training.evaluate_cli import main as evaluate
+    from pneumo.training.evaluation.cli import main as evaluate
 
     out = tmp_path / "out"
     assert export(checkpoint_factory("custom_cnn"), out, "--quantize", "int8", "--calibration-images", "8", "--max-auc-drop", "1.0",
@@ -126,7 +126,7 @@ def test_test_metrics_are_recorded_only_for_the_model_that_was_evaluated(checkpo
 
 def export_logit_ensemble(ingredients, kermany_mini, tmp_path):
     """Combine the ingredients' logits, export FP32 and INT8; both must pass their checks."""
-    from pneumo.training.average import combine_models, combined_checkpoint
+    from pneumo.training.combine import combine_models, combined_checkpoint
 
     ensemble = combine_models(list(ingredients.values()), "logits")
     first = next(iter(ingredients.values()))
@@ -159,7 +159,7 @@ def test_a_logit_ensemble_exports_as_one_graph_with_its_twin(checkpoint_factory,
 def test_a_mixed_resolution_ensemble_exports_as_one_graph(checkpoint_factory, kermany_mini, tmp_path):
     """Two full-resolution members and a half-resolution one (models/resolution.py): one graph, one
     CAM grid, INT8 too, and the torch twin rebuilds each member at its own resolution."""
-    from pneumo.training.average import combine_models
+    from pneumo.training.combine import combine_models
     from pneumo.training.config import config_from_dict
     from pneumo.training.models import create_model
 

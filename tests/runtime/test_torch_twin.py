@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 from pneumo_runtime import torch_twin as torch_weights
-
 from pneumo_runtime.predictor import default_model_path
 
 REPO = Path(__file__).resolve().parents[2]

@@ -2,19 +2,56 @@ from pathlib import Path
 
 import pytest
 
-from pneumo.training.cli import build_parser, main, resolve
 from pneumo.training.config import ConfigError, TrainConfig, config_from_dict, load_yaml
+from pneumo.training.fit.cli import build_parser, main, resolve
 
-CONFIGS = sorted((Path(__file__).parents[2] / "configs").glob("*.yaml"))
+CONFIG_DIR = Path(__file__).parents[2] / "configs"
+CONFIGS = sorted(CONFIG_DIR.rglob("*.yaml"))
+RELEASE_RECIPE = CONFIG_DIR / "release" / "binary.yaml"
+# What a zoo config may change against the release recipe: the backbone, and whether every epoch's
+# checkpoint is kept (large backbones on small disks). Anything else would make the zoo compare
+# recipes instead of models.
+ZOO_MAY_CHANGE = {"model", "keep_epoch_checkpoints"}
 
 
-def test_one_config_per_registered_model():
+def test_every_config_loads_and_every_registered_model_has_one():
     from pneumo.training.models import list_models
 
-    assert set(list_models()) <= {p.stem for p in CONFIGS}
-    for path in CONFIGS:  # variants such as efficientnet_lite0_three_class start with their model's name
-        model = config_from_dict(load_yaml(path)).model
-        assert model in list_models() and path.stem.startswith(model)
+    assert {"release", "zoo", "experiments"} == {p.parent.name for p in CONFIGS}
+    models = {config_from_dict(load_yaml(path)).model for path in CONFIGS}
+    assert models == set(list_models())
+
+
+def test_zoo_configs_are_the_release_recipe_on_another_backbone():
+    recipe = config_from_dict(load_yaml(RELEASE_RECIPE)).to_dict()
+    zoo = sorted((CONFIG_DIR / "zoo").glob("*.yaml"))
+    assert zoo
+    for path in zoo:
+        config = config_from_dict(load_yaml(path)).to_dict()
+        changed = {key for key in recipe if config[key] != recipe[key]}
+        assert changed <= ZOO_MAY_CHANGE, (path.name, changed)
+        assert config["model"] == path.stem
+
+
+def test_extends_loads_the_base_first_and_chains(tmp_path: Path):
+    (tmp_path / "base.yaml").write_text("model: custom_cnn\nlr: 0.01\nepochs: 4\n")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "middle.yaml").write_text("extends: ../base.yaml\nlr: 0.02\n")
+    (tmp_path / "sub" / "leaf.yaml").write_text("extends: middle.yaml\nepochs: 6\n")
+    assert load_yaml(tmp_path / "sub" / "leaf.yaml") == {"model": "custom_cnn", "lr": 0.02, "epochs": 6}
+
+
+def test_extends_cycle_and_missing_base_are_config_errors(tmp_path: Path):
+    (tmp_path / "a.yaml").write_text("extends: b.yaml\nlr: 0.1\n")
+    (tmp_path / "b.yaml").write_text("extends: a.yaml\n")
+    with pytest.raises(ConfigError, match="extends itself"):
+        load_yaml(tmp_path / "a.yaml")
+    (tmp_path / "c.yaml").write_text("extends: nowhere.yaml\n")
+    with pytest.raises(ConfigError, match="cannot read config .*nowhere.yaml"):
+        load_yaml(tmp_path / "c.yaml")
+    (tmp_path / "d.yaml").write_text("extends: [a.yaml, b.yaml]\n")
+    with pytest.raises(ConfigError, match="extends must be the path of one YAML file"):
+        load_yaml(tmp_path / "d.yaml")
 
 
 def test_unknown_key_is_an_error():

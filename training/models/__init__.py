@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Callable
 
+from pneumo_runtime.errors import PneumoError
+
 from .base import BackboneParts, PneumoClassifier
 from .custom_cnn import build_custom_cnn
 from .efficientnet_lite0 import build_efficientnet_lite0
@@ -18,7 +20,7 @@ REGISTRY: dict[str, Callable[[str], BackboneParts]] = {
 }
 
 
-class UnknownModelError(KeyError):
+class UnknownModelError(PneumoError, KeyError):
     def __str__(self) -> str:
         return f"unknown model {self.args[0]!r}; choose one of {', '.join(sorted(REGISTRY))}"
 

@@ -64,6 +64,6 @@ def member_count(model: nn.Module) -> int:
     return len(member_backbones(model)) if hasattr(model, "backbone") else 1
 
 
-def member_resolutions(model: nn.Module) -> list[int]:
+def member_downsample_factors(model: nn.Module) -> list[int]:
     """Each member's input downsampling factor (1: full resolution), in member order."""
     return [m.factor if isinstance(m, ReducedResolution) else 1 for m in member_backbones(model)]

@@ -7,8 +7,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from pneumo_runtime.errors import PneumoError
 
-class PretrainedWeightsError(RuntimeError):
+
+class PretrainedWeightsError(PneumoError, RuntimeError):
     """Pretrained weights were asked for and could not be had."""
 
 

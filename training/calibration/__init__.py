@@ -1,0 +1,1 @@
+"""Fitting temperature, threshold and referral cut-off, and applying them to a checkpoint."""

@@ -1,0 +1,1 @@
+"""Where samples come from: discovery, the dataset, patient splits, augmentation."""

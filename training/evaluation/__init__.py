@@ -1,0 +1,1 @@
+"""Prediction sources, metrics with intervals, uncertainty, explanation statistics, the report and the pneumo-evaluate CLI."""

@@ -1,0 +1,290 @@
+"""One training run: data, model, optimisation loop, validation, checkpoints, early stopping."""
+
+from __future__ import annotations
+
+import copy
+import csv
+import json
+import random
+import sys
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from pneumo_runtime.decision import softmax
+from pneumo_runtime.preprocess import ClaheSettings, PreprocessContract
+
+from ..checkpoint import classes_for, code_version, ensemble_fields, load_checkpoint, rebuild_model, save_checkpoint
+from ..config import ConfigError, TrainConfig, save_yaml
+from ..data.augment import build_augmentation, validation_shift
+from ..data.dataset import XrayDataset
+from ..data.samples import class_counts
+from ..data.split import select_samples
+from ..log import log
+from ..models import PneumoClassifier, create_model
+from ..models.ensemble import member_count
+from .curves import plot_curves
+from .epoch_metrics import classification_metrics
+from .losses import build_loss
+from .optim import Schedule, build_optimizer, clip_gradients
+from .transfer import apply_strategy, freeze_batchnorm_of_frozen, parameter_groups
+
+
+class ValidationScorer:
+    """Scores a model on the validation split and, when the config asks, on its shifted copy.
+
+    One definition for training (every epoch) and weight averaging (every candidate), so both
+    rank models by the very same numbers.
+    """
+
+    def __init__(self, val_set: XrayDataset, config: TrainConfig, device: torch.device):
+        self.device, self.seed = device, config.validation_seed
+        self.labels = val_set.labels  # both loaders keep the split's order (no shuffling)
+        self.loader = DataLoader(val_set, batch_size=config.batch_size * 2, num_workers=config.num_workers)
+        self.shift_loader = None
+        if config.scores_shifted_validation:
+            shifted = copy.copy(val_set)  # shares the prepared images; only the transform differs
+            shifted.augmentation = validation_shift(self.seed)
+            self.shift_loader = DataLoader(shifted, batch_size=config.batch_size * 2, num_workers=0)
+
+    def score(self, model: torch.nn.Module) -> dict[str, float]:
+        return self.metrics(self.logits(model))
+
+    def logits(self, model: torch.nn.Module) -> dict[str, np.ndarray]:
+        """Raw logits on the validation split ("clean") and its shifted copy ("shift").
+
+        A logit ensemble's logits are its members' mean, so combinations score from these
+        without running the members again.
+        """
+        outputs = {"clean": self._logits(model, self.loader)}
+        if self.shift_loader is not None:
+            self.shift_loader.dataset.augmentation.set_random_seed(self.seed)  # the same shifted images every time
+            outputs["shift"] = self._logits(model, self.shift_loader)
+        return outputs
+
+    def metrics(self, logits: dict[str, np.ndarray]) -> dict[str, float]:
+        metrics = classification_metrics(self.labels, softmax(logits["clean"]))
+        if "shift" in logits:
+            shifted = classification_metrics(self.labels, softmax(logits["shift"]))
+            metrics.update({f"shift_{k}": shifted[k] for k in ("auc", "loss", "accuracy")})
+        return metrics
+
+    @torch.no_grad()
+    def _logits(self, model: torch.nn.Module, loader: DataLoader) -> np.ndarray:
+        model.eval()
+        return np.concatenate([model(images.to(self.device)).float().cpu().numpy() for images, _ in loader])
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def contract_for(config: TrainConfig, mean: tuple, std: tuple) -> PreprocessContract:
+    clahe = ClaheSettings(config.clahe, config.clahe_clip_limit, config.clahe_tile_grid)
+    return PreprocessContract(config.input_size, tuple(mean), tuple(std), clahe, config.ellipse_mask)
+
+
+@dataclass
+class RunState:
+    epoch: int = 0  # epochs completed
+    best_metric: float | None = None
+    best_epoch: int = 0
+    stale_epochs: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Trainer:
+    def __init__(self, config: TrainConfig, out_dir: Path, resume_from: Path | None = None):
+        self.config, self.out_dir = config, out_dir
+        out_dir.mkdir(parents=True, exist_ok=True)
+        if config.threads:
+            torch.set_num_threads(config.threads)
+        seed_everything(config.seed)
+        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        self.classes = classes_for(config)
+        self.model = self._build_model().to(self.device)
+        self.contract = contract_for(config, self.model.mean, self.model.std)
+        self._load_data()
+        self.criterion = build_loss(config, list(class_counts(self.train_set.samples, config.task).values())).to(self.device)
+        self.optimizer = build_optimizer(parameter_groups(self.model, config), config)
+        self.schedule = Schedule(self.optimizer, config, len(self.train_loader))
+        self.ema = self._build_ema()
+        self.use_amp = config.amp and self.device.type == "cuda"
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
+        self.state = RunState()
+        if resume_from is not None:
+            self._resume(resume_from)
+        save_yaml(config, out_dir / "config.yaml")
+
+    # ----------------------------------------------------------------- setup
+    def _build_model(self) -> PneumoClassifier:
+        config = self.config
+        if not config.init_from:
+            return create_model(config.model, len(self.classes), config.pretrained, config.dropout, config.input_downsample)
+        source = rebuild_model(load_checkpoint(config.init_from))
+        if source.config.model != config.model or source.classes != self.classes:
+            raise ConfigError(f"init_from {Path(config.init_from).name} is a {source.config.model} over {source.classes}, "
+                              f"not a {config.model} over {self.classes}")
+        model = source.model
+        model.classifier.dropout.p = config.dropout
+        model.is_pretrained = True  # trained weights: backbone_lr_mult applies to them as to ImageNet's
+        log(f"initialised from {Path(config.init_from).name} ({member_count(model)} member(s)), not from {config.pretrained}")
+        return model
+
+    def _load_data(self) -> None:
+        config = self.config
+        train_samples, val_samples = select_samples(config)
+        augmentation = build_augmentation(config.augment, config.hflip, seed=config.seed)
+        self.train_set = XrayDataset(train_samples, self.contract, augmentation, corner_swap=config.corner_swap)
+        self.val_set = XrayDataset(val_samples, self.contract)
+        for name, dataset in (("train", self.train_set), ("validation", self.val_set)):
+            counts = class_counts(dataset.samples, config.task)
+            patients = len({s.patient for s in dataset.samples})
+            log(f"{name}: {dataset.report.summary()}; {patients} patients; " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+            if len(dataset) == 0:
+                raise ValueError(f"the {name} split has no readable images")
+        self.generator = torch.Generator().manual_seed(config.seed)
+        self.train_loader = DataLoader(
+            self.train_set, batch_size=config.batch_size, shuffle=True, drop_last=len(self.train_set) > config.batch_size,
+            num_workers=config.num_workers, generator=self.generator,
+        )
+        self.validation = ValidationScorer(self.val_set, config, self.device)
+
+    def _build_ema(self):
+        if self.config.ema_decay <= 0:
+            return None
+        from timm.utils import ModelEmaV3
+
+        # Warm-up keeps the early average from being dominated by the random initial head.
+        return ModelEmaV3(self.model, decay=self.config.ema_decay, use_warmup=True)
+
+    def _resume(self, path: Path) -> None:
+        checkpoint = load_checkpoint(path)
+        self.model.load_state_dict(checkpoint["train_state"])
+        if self.ema is not None and checkpoint.get("ema_state"):
+            self.ema.module.load_state_dict(checkpoint["ema_state"])
+        self.optimizer.load_state_dict(checkpoint["optimizer_state"])
+        self.schedule.load_state_dict(checkpoint["scheduler_state"])
+        self.state = RunState(**checkpoint["run_state"])
+        log(f"resumed from {path.name} after epoch {self.state.epoch}")
+
+    # ----------------------------------------------------------------- loop
+    def fit(self) -> RunState:
+        config = self.config
+        while self.state.epoch < config.epochs:
+            epoch = self.state.epoch
+            trainable = apply_strategy(self.model, config, epoch)
+            started = time.perf_counter()
+            train_loss, seen = self._train_epoch(epoch, trainable)
+            seconds = time.perf_counter() - started
+            val = self.validate()
+            self._record(epoch, train_loss, val, seen / seconds)
+            self.schedule.after_epoch(val[config.monitor])
+            if self.state.stale_epochs >= config.patience:
+                log(f"early stopping: no {config.monitor} improvement for {config.patience} epochs")
+                break
+        plot_curves(self.state.history, self.out_dir / "curves.png")
+        log(f"best {config.monitor} {self.state.best_metric:.4f} at epoch {self.state.best_epoch}; outputs in {self.out_dir}")
+        return self.state
+
+    def _train_epoch(self, epoch: int, trainable_blocks: int) -> tuple[float, int]:
+        self.generator.manual_seed(self.config.seed + epoch)  # the same batches again after a resume
+        if self.train_set.augmentation is not None:
+            self.train_set.augmentation.set_random_seed(self.config.seed + epoch)
+        torch.manual_seed(self.config.seed + epoch)
+        self.model.train()
+        freeze_batchnorm_of_frozen(self.model)
+        total_loss, seen = 0.0, 0
+        bar = tqdm(self.train_loader, desc=f"epoch {epoch + 1}/{self.config.epochs} ({trainable_blocks} blocks)", unit="batch", file=sys.stderr, dynamic_ncols=True)
+        first_step = epoch * len(self.train_loader)
+        for batch_index, (images, labels) in enumerate(bar):
+            images, labels = images.to(self.device), labels.to(self.device)
+            with torch.autocast("cuda") if self.use_amp else nullcontext():
+                loss = self.criterion(self.model(images), labels)
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            self.scaler.unscale_(self.optimizer)
+            clip_gradients(self.model.parameters(), self.config.grad_clip)
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            self.schedule.after_batch()
+            if self.ema is not None:
+                self.ema.update(self.model, step=first_step + batch_index)
+            total_loss += loss.item() * len(labels)
+            seen += len(labels)
+            bar.set_postfix(loss=f"{total_loss / seen:.4f}", lr=f"{self.optimizer.param_groups[-1]['lr']:.2e}")
+        return total_loss / max(seen, 1), seen
+
+    @property
+    def eval_model(self) -> torch.nn.Module:
+        return self.ema.module if self.ema is not None else self.model
+
+    def validate(self) -> dict[str, float]:
+        return self.validation.score(self.eval_model)
+
+    # ----------------------------------------------------------------- bookkeeping
+    def _record(self, epoch: int, train_loss: float, val: dict[str, float], images_per_second: float) -> None:
+        config, state = self.config, self.state
+        row = {"epoch": epoch + 1, "train_loss": train_loss, "train_img_per_s": images_per_second,
+               "lr": self.optimizer.param_groups[-1]["lr"], **{f"val_{k}": v for k, v in val.items()}}
+        state.history.append(row)
+        state.epoch = epoch + 1
+        score = val[config.monitor]
+        improved = state.best_metric is None or config.improves(score, state.best_metric)
+        if improved:
+            state.best_metric, state.best_epoch, state.stale_epochs = score, epoch + 1, 0
+        else:
+            state.stale_epochs += 1
+        log(f"epoch {epoch + 1}: train loss {train_loss:.4f}, {images_per_second:.1f} img/s; "
+            + ", ".join(f"val {k} {v:.4f}" for k, v in val.items()) + (" (best)" if improved else ""))
+        payload = self._payload(val)
+        save_checkpoint(self.out_dir / "last.pt", payload)
+        if improved:
+            save_checkpoint(self.out_dir / "best.pt", payload)
+        if config.keep_epoch_checkpoints:
+            save_checkpoint(self.out_dir / f"epoch_{epoch + 1:02d}.pt", payload)
+        self._write_history()
+
+    def _payload(self, val: dict[str, float]) -> dict[str, Any]:
+        state = self.state
+        return {
+            "model_state": self.eval_model.state_dict(),  # what inference uses (EMA weights if enabled)
+            "train_state": self.model.state_dict(),  # what training resumes from
+            "ema_state": self.ema.module.state_dict() if self.ema is not None else None,
+            "optimizer_state": self.optimizer.state_dict(),
+            "scheduler_state": self.schedule.state_dict(),
+            "run_state": {"epoch": state.epoch, "best_metric": state.best_metric, "best_epoch": state.best_epoch,
+                          "stale_epochs": state.stale_epochs, "history": state.history},
+            "config": self.config.to_dict(),
+            "classes": self.classes,
+            **ensemble_fields(self.model),
+            "preprocess": self.contract.to_dict(),
+            "val_metrics": {"epoch": state.epoch, **val},
+            "data_summary": self._data_summary(),
+            "code_version": code_version(),
+        }
+
+    def _data_summary(self) -> dict[str, Any]:
+        config = self.config
+        summary: dict[str, Any] = {"source": Path(config.data).name, "validation": "patient-grouped split of train" if not config.val_data else Path(config.val_data).name}
+        for name, dataset in (("train", self.train_set), ("val", self.val_set)):
+            summary[name] = {"images": len(dataset), "patients": len({s.patient for s in dataset.samples}),
+                             "skipped": len(dataset.report.skipped), "classes": class_counts(dataset.samples, config.task)}
+        return summary
+
+    def _write_history(self) -> None:
+        history = self.state.history
+        (self.out_dir / "history.json").write_text(json.dumps(history, indent=1))
+        with (self.out_dir / "history.csv").open("w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(history[0]))
+            writer.writeheader()
+            writer.writerows(history)

@@ -1,0 +1,1 @@
+"""Analyses of trained models (corner reliance, ablations): research, not the product path."""
