@@ -208,6 +208,7 @@ class Trainer:
             log(f"{name}: {dataset.report.summary()}; {patients} patients; " + ", ".join(f"{k} {v}" for k, v in counts.items()))
             if len(dataset) == 0:
                 raise ValueError(f"the {name} split has no readable images")
+        # The loader draws its base seed from this generator, not from the global one that dropout uses.
         self.generator = torch.Generator().manual_seed(config.seed)
         # batch_size is global: each process takes its share of every step's batch. The sampler
         # (one process included) shuffles by seed + epoch, and its shards together are the
@@ -321,23 +322,29 @@ class Trainer:
         return total_loss / max(seen, 1), int(seen)
 
     def _apply_wise_ft(self) -> None:
-        """Replace best.pt's weights by their WiSE-FT mix with the start weights, scored on the whole validation split (rank 0)."""
-        path = self.out_dir / "best.pt"
-        checkpoint = load_checkpoint(path)
-        if checkpoint.get("wise_ft") or checkpoint.get("wise_ft_start") is None:
-            return  # already mixed (a resumed run that did not improve), or best.pt predates fine-tuning
-        mixed = interpolate_states(checkpoint["wise_ft_start"], checkpoint["model_state"], self.config.wise_ft)
+        """best.pt becomes the WiSE-FT mix of the start weights and the fine-tuned ones, scored on the whole validation split (rank 0).
+
+        The fine-tuned weights are best.pt's when its epoch came after the probe, else the last
+        epoch's (the end of fine-tuning): a probe that scored best alone does not cancel the mix,
+        which often beats both of its ends.
+        """
+        best = load_checkpoint(self.out_dir / "best.pt")
+        if best.get("wise_ft"):
+            return  # already mixed (a resumed run that did not improve since)
+        tuned = best if best.get("wise_ft_start") is not None else load_checkpoint(self.out_dir / "last.pt")
+        if tuned.get("wise_ft_start") is None:
+            return  # no epoch fine-tuned the backbone: nothing to mix
+        mixed = interpolate_states(tuned["wise_ft_start"], tuned["model_state"], self.config.wise_ft)
         model = copy.deepcopy(self.eval_model)
         model.load_state_dict(mixed)
-        single = ValidationScorer(self.val_set, self.config, self.device)  # the full split, in this process
-        val = single.score(model)
-        tuned = checkpoint["val_metrics"]
-        log(f"WiSE-FT {self.config.wise_ft:.2f}: val loss {tuned['loss']:.4f} -> {val['loss']:.4f}, auc {tuned['auc']:.4f} -> {val['auc']:.4f}")
-        checkpoint.pop("wise_ft_start")
-        checkpoint.update(model_state=mixed, val_metrics={"epoch": tuned["epoch"], **val},
-                          wise_ft={"alpha": self.config.wise_ft, "fine_tuned_val_metrics": tuned})
-        checkpoint.pop("format", None)
-        save_checkpoint(path, checkpoint)
+        val = ValidationScorer(self.val_set, self.config, self.device).score(model)  # the full split, in this process
+        before = tuned["val_metrics"]
+        log(f"WiSE-FT {self.config.wise_ft:.2f} of epoch {before['epoch']}: val loss {before['loss']:.4f} -> {val['loss']:.4f}, "
+            f"auc {before['auc']:.4f} -> {val['auc']:.4f}")
+        payload = {key: value for key, value in tuned.items() if key not in ("format", "wise_ft_start")}
+        payload.update(model_state=mixed, val_metrics={"epoch": before["epoch"], **val},
+                       wise_ft={"alpha": self.config.wise_ft, "fine_tuned_epoch": before["epoch"], "fine_tuned_val_metrics": before})
+        save_checkpoint(self.out_dir / "best.pt", payload)
 
     @property
     def eval_model(self) -> torch.nn.Module:

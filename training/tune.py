@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -74,8 +75,10 @@ def make_pruner(name: str, epochs: int):
 
     if name == "hyperband":
         return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=epochs)
-    # Compare from the second epoch on: the first is mostly warm-up.
-    return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
+    # Once three trials have finished, a trial whose validation NLL after an epoch is worse than
+    # the median of the earlier trials after that epoch stops; from the first epoch on, because
+    # short searches have few epochs to spare.
+    return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=0)
 
 
 def open_study(storage_url: str, name: str, pruner: str, epochs: int):
@@ -175,9 +178,10 @@ def build_parser() -> argparse.ArgumentParser:
                "--trials 20 --epochs 3 --storage sqlite:///runs/tune/study.db --out runs/tune",
     )
     parser.add_argument("--config", type=Path, help="YAML file with the settings the search starts from")
-    parser.add_argument("--trials", type=int, required=True, help="trials this call adds to the study")
+    parser.add_argument("--trials", type=int, required=True, help="trials this call adds to the study (0: only write the results)")
     parser.add_argument("--storage", help="Optuna storage URL, e.g. sqlite:///tune.db (default: sqlite in --out)")
     parser.add_argument("--study-name", help="name of the study in the storage (default: the config file's name, or the model)")
+    parser.add_argument("--timeout", type=float, help="start no new trial after this many seconds (the running one finishes)")
     parser.add_argument("--pruner", choices=PRUNERS, default="median", help="stops trials whose per-epoch validation NLL falls behind")
     add_config_flags(parser)  # --data, --epochs, --out, --threads, --max-train-samples, ...
     return parser
@@ -191,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError("no data: give --data DIR_OR_CSV or set 'data' in the config")
         if not base.out:
             raise ConfigError("give --out DIR: the folder for the trials and the best config")
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            raise ConfigError("pneumo-tune runs one trial per process: start several workers on one --storage instead of torchrun")
         if args.trials < 0:
             raise ConfigError("--trials counts the trials to add; it cannot be negative")
         check_base(base)
@@ -204,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         name = args.study_name or (args.config.stem if args.config else base.model)
         study = open_study(storage, name, args.pruner, base.epochs)
         before = len(study.trials)
-        study.optimize(make_objective(base, out), n_trials=args.trials, gc_after_trial=True)
+        study.optimize(make_objective(base, out), n_trials=args.trials, timeout=args.timeout, gc_after_trial=True)
         summary = write_results(study, out)
     except (ConfigError, DataError, CheckpointError, PretrainedWeightsError, UnknownModelError, PneumoError) as exc:
         print(f"pneumo-tune: error: {exc}", file=sys.stderr)
