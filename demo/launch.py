@@ -27,6 +27,7 @@ COMMANDS = {
     "pneumo-evaluate": ("pneumo.training.evaluation.cli", "train"),
     "pneumo-export": ("pneumo.export.cli", "export"),
     "pneumo-adapt": ("pneumo.export.adapt_cli", "export"),
+    "pneumo-tune": ("pneumo.training.fit.tune", "tune"),
     "pneumo-demo": ("pneumo.demo.cli", "demo"),
     "pneumo-serve": ("pneumo.demo.serve_cli", "serve"),
 }
@@ -110,6 +111,10 @@ def export() -> int:
 
 def adapt() -> int:
     return run("pneumo-adapt")
+
+
+def tune() -> int:
+    return run("pneumo-tune")
 
 
 def demo() -> int:

@@ -54,6 +54,13 @@ class TrainConfig:
     unfreeze_last_n: int = 2
     unfreeze_every: int = 2  # progressive: epochs between unfreezing the next block
     backbone_lr_mult: float = 1.0  # discriminative learning rate for pretrained layers
+    # LP-FT (Kumar et al. 2022): the first ``probe_epochs`` epochs train the head alone (a linear
+    # probe), whatever ``strategy`` says for the epochs after them.
+    probe_epochs: int = 0
+    # WiSE-FT (Wortsman et al. 2022): best.pt becomes (1 - wise_ft) * start + wise_ft * fine-tuned
+    # weights, "start" being the weights when the backbone begins to train (after the probe).
+    # 1.0 keeps the fine-tuned weights. See wise_ft.py.
+    wise_ft: float = 1.0
     # loss
     loss: Literal["ce", "focal"] = "ce"
     class_weights: bool = True
@@ -74,6 +81,12 @@ class TrainConfig:
     grad_clip: float = 1.0
     ema_decay: float = 0.0  # 0 disables; e.g. 0.999 keeps an exponential moving average of weights
     amp: bool = True  # only ever used on a GPU
+    # Under torchrun on GPUs, BatchNorm statistics over the global batch (SyncBatchNorm) instead
+    # of each process's share. On CPU (gloo) torch has no SyncBatchNorm: per-process statistics.
+    sync_batchnorm: bool = True
+    # Every BatchNorm layer keeps its running statistics (eval mode) while its scale and shift
+    # still train: for small per-process batches, and exact one-process/N-process equivalence.
+    freeze_batchnorm: bool = False
     # selection
     monitor: Literal["auc", "loss", "accuracy", "balanced_accuracy", "shift_auc", "shift_loss"] = "auc"
     # Also score validation after seeded acquisition shifts (augment.validation_shift); the
@@ -116,6 +129,10 @@ class TrainConfig:
             raise ConfigError(f"input_downsample={self.input_downsample} must be a whole divisor of input_size={self.input_size}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ConfigError(f"ema_decay={self.ema_decay} must be in [0, 1)")
+        if not 0.0 <= self.wise_ft <= 1.0:
+            raise ConfigError(f"wise_ft={self.wise_ft} must be a mixing weight in [0, 1]")
+        if not 0 <= self.probe_epochs < self.epochs:
+            raise ConfigError(f"probe_epochs={self.probe_epochs} must leave fine-tuning epochs (epochs={self.epochs})")
 
     @property
     def monitor_lower_is_better(self) -> bool:

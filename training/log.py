@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 
 def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun only rank 0 speaks (fit.distributed.is_main_process)
+        print(message, file=sys.stderr, flush=True)

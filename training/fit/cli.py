@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -19,7 +20,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pneumo-train",
         description="Train a pneumonia classifier on chest X-rays (research use; not a diagnostic device).",
-        epilog="Example: pneumo-train --config configs/release/binary.yaml --data ../shared/data/kermany_224 --epochs 1",
+        epilog="Example: pneumo-train --config configs/release/binary.yaml --data ../shared/data/kermany_224 --epochs 1\n"
+               "Several GPUs or processes: torchrun --nproc_per_node N --no-python pneumo-train ... "
+               "(--batch-size is the global batch, split over the N processes; README: 'Scaling').",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--config", type=Path, help="YAML file with TrainConfig keys (configs/release/binary.yaml or configs/zoo/<model>.yaml)")
     parser.add_argument("--resume", type=Path, help="continue a run: its folder or its last.pt")
@@ -47,9 +51,13 @@ def resolve(args: argparse.Namespace) -> tuple[TrainConfig, Path, Path | None]:
 
 
 def train_and_calibrate(config: TrainConfig, out_dir: Path, args: argparse.Namespace, resume_from: Path | None = None) -> dict:
+    from . import distributed
     from .trainer import Trainer  # torch loads only once the arguments are known to be good
 
-    Trainer(config, out_dir, resume_from).fit()
+    context = distributed.start()  # one process, or one of torchrun's
+    Trainer(config, out_dir, resume_from, context).fit()
+    if not context.is_main:  # rank 0 calibrates on the whole validation split, alone
+        return {}
     try:
         return calibrate_from_args(out_dir / "best.pt", args)
     except CalibrationError as exc:
@@ -65,6 +73,10 @@ def main(argv: list[str] | None = None) -> int:
         config, out_dir, resume_from = resolve(args)
         if args.cv and resume_from:
             raise ConfigError("--cv starts fresh runs; it cannot be combined with --resume")
+        if args.cv and launched_by_torchrun():
+            raise ConfigError("--cv runs its folds one after another in one process; start each fold's torchrun separately")
+        if launched_by_torchrun() and not resume_from and not config.out:
+            raise ConfigError("under torchrun give --out DIR: every process must write to and resume from the same folder")
         if args.cv:
             from .cv import run_cross_validation
 
@@ -77,7 +89,17 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("pneumo-train: interrupted; resume with --resume", file=sys.stderr)
         return 130
+    finally:
+        if launched_by_torchrun():
+            from .distributed import stop
+
+            stop()
     return 0
+
+
+def launched_by_torchrun() -> bool:
+    """torchrun sets WORLD_SIZE; read here without importing torch (distributed.py does the rest)."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
 if __name__ == "__main__":

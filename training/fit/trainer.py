@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import dataclasses
 import json
 import random
 import sys
@@ -15,7 +16,9 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
+from torch.utils.data.distributed import DistributedSampler
 from tqdm import tqdm
 
 from pneumo_runtime.decision import softmax
@@ -30,11 +33,13 @@ from ..data.split import select_samples
 from ..log import log
 from ..models import PneumoClassifier, create_model
 from ..models.ensemble import member_count
+from . import distributed
 from .curves import plot_curves
 from .epoch_metrics import classification_metrics
 from .losses import build_loss
 from .optim import Schedule, build_optimizer, clip_gradients
 from .transfer import apply_strategy, freeze_batchnorm_of_frozen, parameter_groups
+from .wise_ft import interpolate_states, snapshot
 
 
 class ValidationScorer:
@@ -44,8 +49,10 @@ class ValidationScorer:
     rank models by the very same numbers.
     """
 
-    def __init__(self, val_set: XrayDataset, config: TrainConfig, device: torch.device):
+    def __init__(self, val_set: XrayDataset, config: TrainConfig, device: torch.device,
+                 context: distributed.Distributed | None = None):
         self.device, self.seed = device, config.validation_seed
+        self.context = context or distributed.Distributed(device=device)
         self.labels = val_set.labels  # both loaders keep the split's order (no shuffling)
         self.loader = DataLoader(val_set, batch_size=config.batch_size * 2, num_workers=config.num_workers)
         self.shift_loader = None
@@ -78,8 +85,19 @@ class ValidationScorer:
 
     @torch.no_grad()
     def _logits(self, model: torch.nn.Module, loader: DataLoader) -> np.ndarray:
+        """All validation logits, on every process: under torchrun each scores its share, then all are gathered."""
         model.eval()
-        return np.concatenate([model(images.to(self.device)).float().cpu().numpy() for images, _ in loader])
+        if not self.context.enabled:
+            return np.concatenate([model(images.to(self.device)).float().cpu().numpy() for images, _ in loader])
+        indices, logits = [], []
+        for own, images in distributed.iterate_own(loader, self.context):
+            indices.append(own)
+            logits.append(model(images.to(self.device)).float().cpu().numpy())
+        classes = len(logits[0][0]) if logits else 0  # a process can own no image when there are fewer than processes
+        own_logits = np.concatenate(logits) if logits else np.zeros((0, classes), np.float32)
+        own_indices = np.concatenate(indices) if indices else np.zeros(0, np.int64)
+        full = distributed.gather_rows(own_indices, own_logits, len(loader.dataset))
+        return full
 
 
 def seed_everything(seed: int) -> None:
@@ -103,15 +121,31 @@ class RunState:
 
 
 class Trainer:
-    def __init__(self, config: TrainConfig, out_dir: Path, resume_from: Path | None = None):
+    """One run; under torchrun one of its processes (``distributed.py`` says what each one does).
+
+    ``epoch_callback(epoch, val_metrics)`` is called after every epoch (on every process), e.g. by
+    a hyper-parameter search that reports to its pruner and may stop the run by raising.
+    """
+
+    def __init__(self, config: TrainConfig, out_dir: Path, resume_from: Path | None = None,
+                 context: distributed.Distributed | None = None, epoch_callback: Any = None):
         self.config, self.out_dir = config, out_dir
-        out_dir.mkdir(parents=True, exist_ok=True)
+        self.dist = context or distributed.start()
+        self.epoch_callback = epoch_callback
+        if self.dist.is_main:
+            out_dir.mkdir(parents=True, exist_ok=True)
         if config.threads:
             torch.set_num_threads(config.threads)
         seed_everything(config.seed)
-        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        self.device = self.dist.device
         self.classes = classes_for(config)
         self.model = self._build_model().to(self.device)
+        if self.dist.enabled and self.device.type == "cuda" and config.sync_batchnorm:
+            # Same parameter objects, so the optimizer below sees them; state_dict keys do not change.
+            self.model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
+        self.ddp_model: torch.nn.Module = self.model
+        self._ddp_trainable: tuple[str, ...] | None = None
+        self.wise_ft_start: dict[str, torch.Tensor] | None = None  # weights when fine-tuning began (WiSE-FT)
         self.contract = contract_for(config, self.model.mean, self.model.std)
         self._load_data()
         self.criterion = build_loss(config, list(class_counts(self.train_set.samples, config.task).values())).to(self.device)
@@ -123,7 +157,8 @@ class Trainer:
         self.state = RunState()
         if resume_from is not None:
             self._resume(resume_from)
-        save_yaml(config, out_dir / "config.yaml")
+        if self.dist.is_main:
+            save_yaml(config, out_dir / "config.yaml")
 
     # ----------------------------------------------------------------- setup
     def _build_model(self) -> PneumoClassifier:
@@ -152,12 +187,20 @@ class Trainer:
             log(f"{name}: {dataset.report.summary()}; {patients} patients; " + ", ".join(f"{k} {v}" for k, v in counts.items()))
             if len(dataset) == 0:
                 raise ValueError(f"the {name} split has no readable images")
+        # The loader draws its base seed from this generator, not from the global one that dropout uses.
         self.generator = torch.Generator().manual_seed(config.seed)
+        # batch_size is global: each process takes its share of every step's batch. The sampler
+        # (one process included) shuffles by seed + epoch, and its shards together are the
+        # one-process batches, so N processes step through the same batches as one.
+        world = self.dist.world_size
+        local_batch = distributed.local_batch_size(config.batch_size, world)
+        self.train_sampler = DistributedSampler(self.train_set, num_replicas=world, rank=self.dist.rank, shuffle=True,
+                                                seed=config.seed, drop_last=world > 1)
         self.train_loader = DataLoader(
-            self.train_set, batch_size=config.batch_size, shuffle=True, drop_last=len(self.train_set) > config.batch_size,
-            num_workers=config.num_workers, generator=self.generator,
+            self.train_set, batch_size=local_batch, sampler=self.train_sampler,
+            drop_last=len(self.train_set) > config.batch_size, num_workers=config.num_workers, generator=self.generator,
         )
-        self.validation = ValidationScorer(self.val_set, config, self.device)
+        self.validation = ValidationScorer(self.val_set, config, self.device, self.dist)
 
     def _build_ema(self):
         if self.config.ema_decay <= 0:
@@ -175,6 +218,7 @@ class Trainer:
         self.optimizer.load_state_dict(checkpoint["optimizer_state"])
         self.schedule.load_state_dict(checkpoint["scheduler_state"])
         self.state = RunState(**checkpoint["run_state"])
+        self.wise_ft_start = checkpoint.get("wise_ft_start")
         log(f"resumed from {path.name} after epoch {self.state.epoch}")
 
     # ----------------------------------------------------------------- loop
@@ -182,34 +226,65 @@ class Trainer:
         config = self.config
         while self.state.epoch < config.epochs:
             epoch = self.state.epoch
-            trainable = apply_strategy(self.model, config, epoch)
+            probing = epoch < config.probe_epochs  # LP-FT: the head alone first
+            trainable = apply_strategy(self.model, dataclasses.replace(config, strategy="feature_extraction") if probing else config, epoch)
+            if config.wise_ft < 1.0 and not probing and self.wise_ft_start is None:
+                self.wise_ft_start = snapshot(self.eval_model)
+            self._wrap_for_data_parallel()
             started = time.perf_counter()
             train_loss, seen = self._train_epoch(epoch, trainable)
             seconds = time.perf_counter() - started
             val = self.validate()
             self._record(epoch, train_loss, val, seen / seconds)
             self.schedule.after_epoch(val[config.monitor])
+            if self.epoch_callback is not None:
+                self.epoch_callback(epoch, val)
             if self.state.stale_epochs >= config.patience:
                 log(f"early stopping: no {config.monitor} improvement for {config.patience} epochs")
                 break
-        plot_curves(self.state.history, self.out_dir / "curves.png")
+        if self.dist.is_main:
+            if config.wise_ft < 1.0:
+                self._apply_wise_ft()
+            plot_curves(self.state.history, self.out_dir / "curves.png")
+        distributed.barrier()
         log(f"best {config.monitor} {self.state.best_metric:.4f} at epoch {self.state.best_epoch}; outputs in {self.out_dir}")
         return self.state
 
+    def _wrap_for_data_parallel(self) -> None:
+        """Under torchrun, DDP over the parameters that train this epoch (re-wrapped when unfreezing changes them)."""
+        if not self.dist.enabled:
+            return
+        trainable = tuple(name for name, p in self.model.named_parameters() if p.requires_grad)
+        if trainable == self._ddp_trainable:
+            return
+        self.ddp_model = self.model  # let the previous wrapper and its gradient hooks go first
+        device_ids = [self.device.index] if self.device.type == "cuda" else None
+        self.ddp_model = DistributedDataParallel(self.model, device_ids=device_ids)
+        self._ddp_trainable = trainable
+
     def _train_epoch(self, epoch: int, trainable_blocks: int) -> tuple[float, int]:
         self.generator.manual_seed(self.config.seed + epoch)  # the same batches again after a resume
+        self.train_sampler.set_epoch(epoch)
+        # Each process draws its own augmentations and dropout masks (rank 0 draws those of a
+        # one-process run), so the processes' shards are not augmented in lockstep.
+        stream = self.config.seed + epoch + 100_003 * self.dist.rank
         if self.train_set.augmentation is not None:
-            self.train_set.augmentation.set_random_seed(self.config.seed + epoch)
-        torch.manual_seed(self.config.seed + epoch)
+            self.train_set.augmentation.set_random_seed(stream)
+        torch.manual_seed(stream)
         self.model.train()
         freeze_batchnorm_of_frozen(self.model)
+        if self.config.freeze_batchnorm:
+            for module in self.model.modules():
+                if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                    module.eval()
         total_loss, seen = 0.0, 0
-        bar = tqdm(self.train_loader, desc=f"epoch {epoch + 1}/{self.config.epochs} ({trainable_blocks} blocks)", unit="batch", file=sys.stderr, dynamic_ncols=True)
+        bar = tqdm(self.train_loader, desc=f"epoch {epoch + 1}/{self.config.epochs} ({trainable_blocks} blocks)", unit="batch",
+                   file=sys.stderr, dynamic_ncols=True, disable=not self.dist.is_main)
         first_step = epoch * len(self.train_loader)
         for batch_index, (images, labels) in enumerate(bar):
             images, labels = images.to(self.device), labels.to(self.device)
             with torch.autocast("cuda") if self.use_amp else nullcontext():
-                loss = self.criterion(self.model(images), labels)
+                loss = self.criterion(self.ddp_model(images), labels)
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
             self.scaler.unscale_(self.optimizer)
@@ -222,7 +297,33 @@ class Trainer:
             total_loss += loss.item() * len(labels)
             seen += len(labels)
             bar.set_postfix(loss=f"{total_loss / seen:.4f}", lr=f"{self.optimizer.param_groups[-1]['lr']:.2e}")
-        return total_loss / max(seen, 1), seen
+        total_loss, seen = distributed.sum_across(total_loss, seen)  # the epoch's loss over all processes' images
+        return total_loss / max(seen, 1), int(seen)
+
+    def _apply_wise_ft(self) -> None:
+        """best.pt becomes the WiSE-FT mix of the start weights and the fine-tuned ones, scored on the whole validation split (rank 0).
+
+        The fine-tuned weights are best.pt's when its epoch came after the probe, else the last
+        epoch's (the end of fine-tuning): a probe that scored best alone does not cancel the mix,
+        which often beats both of its ends.
+        """
+        best = load_checkpoint(self.out_dir / "best.pt")
+        if best.get("wise_ft"):
+            return  # already mixed (a resumed run that did not improve since)
+        tuned = best if best.get("wise_ft_start") is not None else load_checkpoint(self.out_dir / "last.pt")
+        if tuned.get("wise_ft_start") is None:
+            return  # no epoch fine-tuned the backbone: nothing to mix
+        mixed = interpolate_states(tuned["wise_ft_start"], tuned["model_state"], self.config.wise_ft)
+        model = copy.deepcopy(self.eval_model)
+        model.load_state_dict(mixed)
+        val = ValidationScorer(self.val_set, self.config, self.device).score(model)  # the full split, in this process
+        before = tuned["val_metrics"]
+        log(f"WiSE-FT {self.config.wise_ft:.2f} of epoch {before['epoch']}: val loss {before['loss']:.4f} -> {val['loss']:.4f}, "
+            f"auc {before['auc']:.4f} -> {val['auc']:.4f}")
+        payload = {key: value for key, value in tuned.items() if key not in ("format", "wise_ft_start")}
+        payload.update(model_state=mixed, val_metrics={"epoch": before["epoch"], **val},
+                       wise_ft={"alpha": self.config.wise_ft, "fine_tuned_epoch": before["epoch"], "fine_tuned_val_metrics": before})
+        save_checkpoint(self.out_dir / "best.pt", payload)
 
     @property
     def eval_model(self) -> torch.nn.Module:
@@ -246,6 +347,8 @@ class Trainer:
             state.stale_epochs += 1
         log(f"epoch {epoch + 1}: train loss {train_loss:.4f}, {images_per_second:.1f} img/s; "
             + ", ".join(f"val {k} {v:.4f}" for k, v in val.items()) + (" (best)" if improved else ""))
+        if not self.dist.is_main:  # every process keeps the run state; rank 0 alone writes it
+            return
         payload = self._payload(val)
         save_checkpoint(self.out_dir / "last.pt", payload)
         if improved:
@@ -260,6 +363,7 @@ class Trainer:
             "model_state": self.eval_model.state_dict(),  # what inference uses (EMA weights if enabled)
             "train_state": self.model.state_dict(),  # what training resumes from
             "ema_state": self.ema.module.state_dict() if self.ema is not None else None,
+            **({"wise_ft_start": self.wise_ft_start} if self.wise_ft_start is not None else {}),
             "optimizer_state": self.optimizer.state_dict(),
             "scheduler_state": self.schedule.state_dict(),
             "run_state": {"epoch": state.epoch, "best_metric": state.best_metric, "best_epoch": state.best_epoch,
