@@ -10,10 +10,10 @@ import multiprocessing
 import os
 import signal
 from collections import deque
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
-from collections.abc import Iterable, Iterator
 
 from .errors import PneumoError
 from .predictor import Prediction, Predictor
