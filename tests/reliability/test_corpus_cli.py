@@ -39,3 +39,15 @@ def test_inverted_film_row_is_never_a_confident_answer(batch, corpus, source_dec
     for case, row in zip(corpus, batch[1]):
         if case.expect == NOT_CONFIDENT:
             check(case, row["prediction"], row["reason"], source_decision)
+
+
+def test_a_folder_walk_reaches_the_special_files_and_refuses_them(corpus):
+    """Given the corpus folder itself: the FIFO, the /dev/zero link and the x.jpg folder get rows too."""
+    folder = corpus[0].path.parent
+    done = run_cli(folder, "--format", "jsonl", "--threads", "1")
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    rows = {json.loads(line)["path"]: json.loads(line) for line in done.stdout.splitlines()}
+    assert list(rows) == sorted(rows)
+    for special in ("endless.jpeg", "pipe.jpeg", "x.jpg"):
+        assert "not an image file" in rows[str(folder / special)]["error"]
+    assert str(folder / "palette.gif") not in rows  # not an image suffix the runtime reads: not listed

@@ -12,6 +12,7 @@ from corpus import NOT_CONFIDENT
 from expectations import check
 
 gradio_client = pytest.importorskip("gradio_client")
+pytestmark = pytest.mark.slow  # a demo server and ~35 requests
 
 
 def free_port() -> int:
