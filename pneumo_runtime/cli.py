@@ -4,6 +4,7 @@ it is known; one bad file never stops the rest, and an interrupted run keeps eve
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import sys
@@ -147,27 +148,30 @@ def run(argv: list[str] | None) -> int:
             return 0
         batch = BatchPredictor(args.model, workers=args.workers, threads=args.threads, max_pixels=args.max_pixels)
         done, rows_before = resume(args.skip_existing, args.format) if args.skip_existing else (set(), 0)
-    except (UsageError, PneumoError, OSError) as exc:
+        # Opened before any work: an unwritable output must not cost a computed row.
+        handle = args.output.open("a" if args.skip_existing else "w", encoding="utf-8") if args.output else sys.stdout
+    except (UsageError, PneumoError, OSError, ValueError) as exc:  # ValueError: an OUTPUT that is not text
         print(f"pneumo-predict: error: {exc}", file=sys.stderr)
         return 2
     inputs = (path for path in walk_inputs(args.paths, args.recursive) if str(path) not in done)
     stop = Stop()
     previous = stop.install()
     try:
-        return predict_all(batch, inputs, args, rows_before, len(done), stop)
+        with handle if args.output else contextlib.nullcontext(handle):  # standard output is not ours to close
+            progress, written = predict_all(batch, inputs, RowWriter(handle, args.format, rows_before), stop)
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+    if args.output and not written and not rows_before:
+        args.output.unlink(missing_ok=True)  # no row at all: leave no empty file behind
+    return report(progress, written, args, stop, skipped=len(done))
 
 
-def predict_all(batch: BatchPredictor, inputs, args: argparse.Namespace, rows_before: int, skipped: int, stop: Stop) -> int:
-    progress, writer, handle = Progress(), None, None
+def predict_all(batch: BatchPredictor, inputs, writer: RowWriter, stop: Stop) -> tuple[Progress, int]:
+    progress = Progress()
     rows = batch.rows(inputs)
     try:
         for result in rows:
-            if writer is None:  # opened at the first row: a run with no input leaves no empty file
-                handle = args.output.open("a" if args.skip_existing else "w", encoding="utf-8") if args.output else sys.stdout
-                writer = RowWriter(handle, args.format, rows_before)
             writer.write(result)
             progress.update(result)
             if stop.signal is not None:
@@ -176,17 +180,19 @@ def predict_all(batch: BatchPredictor, inputs, args: argparse.Namespace, rows_be
         stop.signal = stop.signal or signal.SIGINT
     finally:
         rows.close()  # stops the workers, if any
-        if writer is not None:
+        if writer.count or writer.rows_before:
             writer.close()
-        if handle not in (None, sys.stdout):
-            handle.close()
     progress.finish()
+    return progress, writer.count
+
+
+def report(progress: Progress, written: int, args: argparse.Namespace, stop: Stop, skipped: int) -> int:
     where = args.output or "standard output"
     if stop.signal is not None:
         print(f"pneumo-predict: interrupted after {progress.done} rows; every finished row is in {where}"
               + (f"; resume with --skip-existing {args.output}" if args.output and args.format in RESUMABLE else ""), file=sys.stderr)
         return 128 + stop.signal
-    if writer is None and not skipped:
+    if not written and not skipped:
         print("pneumo-predict: error: no image files found", file=sys.stderr)
         return 2
     if skipped:
