@@ -86,6 +86,8 @@ def resume(output: Path, fmt: str) -> tuple[set[str], int]:
         return set(), 0
     text = output.read_text(encoding="utf-8")
     rows, keep = _complete_rows(text, fmt)
+    if not rows and text.strip() not in ("", "[", "[]", "[\n]", ",".join(COLUMNS)):
+        raise ValueError(f"{output} holds no {fmt} rows of pneumo-predict; it was left as it is")
     if fmt == "json":
         keep = "[\n" + ",\n".join(json.dumps(r) for r in rows) if rows else ""  # reopened: no closing bracket
     elif fmt == "csv" and not rows:
@@ -120,8 +122,11 @@ def _complete_rows(text: str, fmt: str) -> tuple[list[dict], str]:
         if fmt == "jsonl" and not line.endswith("\n"):
             break
         try:
-            rows.append(json.loads(body))
+            row = json.loads(body)
         except json.JSONDecodeError:
             break
+        if not isinstance(row, dict) or "path" not in row:
+            break
+        rows.append(row)
         kept += len(line)
     return rows, text[:kept]

@@ -126,3 +126,10 @@ def test_resume_of_a_complete_file_adds_nothing(tmp_path, fixture_images):
     done = run_cli(*fixture_images[:3], "--skip-existing", output, "--threads", "1")
     assert done.returncode == 0 and output.read_text() == before
     assert "3 inputs already had a row" in done.stderr
+
+
+def test_resume_leaves_a_file_that_is_not_ours_untouched(tmp_path, fixture_images):
+    output = tmp_path / "patients.csv"
+    output.write_text("name,ward\nA,3\n")
+    done = run_cli(fixture_images[0], "--skip-existing", output)
+    assert done.returncode == 2 and "left as it is" in done.stderr and output.read_text() == "name,ward\nA,3\n"
