@@ -19,7 +19,7 @@ from .notices import DISCLAIMER
 FORMATS = ("table", "csv", "jsonl", "json")
 RESUMABLE = ("csv", "jsonl", "json")
 SUFFIX_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json"}
-TABLE_COLUMNS = (("path", 40), ("prediction", 10), ("p_pneumonia", 11), ("uncertainty", 11), ("threshold", 9), ("error", 0))
+TABLE_COLUMNS = (("prediction", 10), ("p_pneumonia", 11), ("uncertainty", 11), ("threshold", 9), ("path", 0), ("error", 0))  # fixed widths first: rows stream
 
 
 def format_for(output: Path | None) -> str:
