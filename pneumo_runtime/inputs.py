@@ -166,7 +166,8 @@ def _from_array(array: np.ndarray, max_pixels: int) -> LoadedImage:
         raise InvalidImageError(f"an image array must be 2-D or 3-D, got shape {array.shape}")
     check_pixels(array.shape[1], array.shape[0], max_pixels)
     if array.dtype.kind == "f":
-        finite = np.nan_to_num(array.astype(np.float64))
+        # NaN and infinities count as 0; the clip keeps max - min finite, so the stretch cannot overflow.
+        finite = np.clip(np.nan_to_num(array.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0), -1e300, 1e300)
         array = np.clip(finite * 255.0, 0, 255).astype(np.uint8) if finite.max() <= 1.0 else to_uint8(finite)
     elif array.dtype.kind not in "uib":
         raise InvalidImageError(f"unsupported array type {array.dtype}")

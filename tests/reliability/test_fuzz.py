@@ -85,6 +85,7 @@ def tiny_predictor(tiny_model):
     return Predictor(tiny_model, threads=1)
 
 
+@pytest.mark.filterwarnings("error::RuntimeWarning")  # an overflow is a wrong image, not only noise
 @BOUNDED
 @given(array=ARRAYS)
 def test_arbitrary_arrays_predict_or_raise_our_error(tiny_predictor, array):
