@@ -1,6 +1,6 @@
 """Known vulnerabilities in the installed dependencies (README, "Reliability").
 
-Online: runs ``pip-audit --strict`` on this interpreter's environment (``pip install pip-audit``);
+Online: runs ``pip-audit --strict`` on this interpreter's environment (``pip install '.[audit]'``);
 ``--strict`` makes a package that could not be checked a failure, never a silent pass.
 Offline, or when the advisory service cannot be reached: checks every installed distribution against
 a local advisory file in the OSV format (``--advisories``: one OSV JSON record, a list of them, a
@@ -42,7 +42,7 @@ def online_audit() -> tuple[int, str]:
     try:
         import pip_audit  # noqa: F401
     except ImportError:
-        return 3, "pip-audit is not installed (pip install pip-audit)"
+        return 3, "pip-audit is not installed (pip install '.[audit]')"
     done = subprocess.run([sys.executable, "-m", "pip_audit", "--strict", "--progress-spinner", "off", "--desc", "off"],
                           capture_output=True, text=True, env={**os.environ, "PIPAPI_PYTHON_LOCATION": sys.executable})
     text = (done.stdout + done.stderr).strip()
