@@ -26,7 +26,7 @@ from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
-UNREACHABLE = re.compile(r"ConnectionError|NameResolution|Max retries|Temporary failure|timed out|Network is unreachable", re.I)
+UNREACHABLE = re.compile(r"ConnectionError|NameResolution|Max retries|Temporary failure|timed out|Network is unreachable", re.IGNORECASE)
 
 
 def normalise(name: str) -> str:

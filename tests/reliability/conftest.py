@@ -9,7 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # corpus.py sits beside the tests (importlib import mode)
 
-from corpus import Case, build_corpus  # noqa: E402
+from corpus import Case, build_corpus
 
 
 @pytest.fixture(scope="session")

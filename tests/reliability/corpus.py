@@ -146,7 +146,12 @@ def dicom_bytes(pixels: np.ndarray, photometric: str = "MONOCHROME2", bits_store
     """A secondary-capture DICOM of ``pixels`` (uint16), carrying a known patient name and ID."""
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.encaps import encapsulate
-    from pydicom.uid import ExplicitVRLittleEndian, JPEG2000Lossless, SecondaryCaptureImageStorage, generate_uid
+    from pydicom.uid import (
+        ExplicitVRLittleEndian,
+        JPEG2000Lossless,
+        SecondaryCaptureImageStorage,
+        generate_uid,
+    )
 
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
