@@ -6,9 +6,11 @@ Nothing here holds more than a small window of results: a folder of any size run
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import os
 import signal
+import sys
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -96,7 +98,7 @@ class BatchPredictor:
     def _pool(self) -> ProcessPoolExecutor:
         # spawn, not fork: a forked onnxruntime thread pool can deadlock; each worker loads its own session.
         return ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_start_worker, initargs=self.settings)
+                                   initializer=_start_worker, initargs=(*self.settings, os.getpid()))
 
     def _parallel_rows(self, paths: Iterable[Path]) -> Iterator[dict]:
         pool = self._pool()
@@ -133,10 +135,23 @@ def _result(path: Path, future) -> dict:
 _worker_predictor: Predictor | None = None
 
 
-def _start_worker(model, threads, max_pixels) -> None:
+def _start_worker(model, threads, max_pixels, parent: int) -> None:
     global _worker_predictor
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it stops cleanly
+    _die_with_parent(parent)
     _worker_predictor = Predictor(model, threads=threads, **_max_pixels(max_pixels))
+
+
+def _die_with_parent(parent: int) -> None:
+    """A worker holds its own end of the task queue, so it would wait forever for a parent killed with
+    SIGKILL: on Linux, the kernel sends it SIGTERM when the parent dies (prctl PR_SET_PDEATHSIG)."""
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(1)
 
 
 def _worker_row(path: str) -> dict:

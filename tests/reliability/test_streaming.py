@@ -132,3 +132,28 @@ def test_resume_leaves_a_file_that_is_not_ours_untouched(tmp_path, fixture_image
     output.write_text("name,ward\nA,3\n")
     done = run_cli(fixture_images[0], "--skip-existing", output)
     assert done.returncode == 2 and "left as it is" in done.stderr and output.read_text() == "name,ward\nA,3\n"
+
+
+@pytest.mark.slow
+def test_workers_do_not_outlive_a_killed_run(folder, tmp_path):
+    output = tmp_path / "rows.csv"
+    process = subprocess.Popen([*command(), str(folder), "--output", str(output), "--workers", "2", "--threads", "1"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=cli_environment())
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None and not (output.exists() and output.read_text().count("\n") > 3):
+        time.sleep(0.05)
+    children = Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()
+    assert len(children) >= 2 and process.poll() is None
+    process.kill()
+    process.wait(timeout=30)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and any(Path(f"/proc/{child}").exists() and "Z" not in process_state(child) for child in children):
+        time.sleep(0.2)
+    assert not [c for c in children if Path(f"/proc/{c}").exists() and "Z" not in process_state(c)], "orphaned workers"
+
+
+def process_state(pid: str) -> str:
+    try:
+        return next(line for line in Path(f"/proc/{pid}/status").read_text().splitlines() if line.startswith("State:"))
+    except (OSError, StopIteration):
+        return "Z"
