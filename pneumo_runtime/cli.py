@@ -1,27 +1,45 @@
-"""``pneumo-predict``: one row per input file, in input order; one bad file never stops the rest."""
+"""``pneumo-predict``: one row per input file, in input order, each written and flushed as soon as
+it is known; one bad file never stops the rest, and an interrupted run keeps every finished row."""
 
 from __future__ import annotations
 
 import argparse
-import csv
-import io
-import json
+import contextlib
 import os
+import signal
 import sys
+import time
 from pathlib import Path
 
+from .batch import COLUMNS, BatchPredictor, expand, walk_inputs  # noqa: F401  (expand, COLUMNS: public names)
 from .errors import PneumoError
 from .inputs import DEFAULT_MAX_PIXELS
 from .notices import DISCLAIMER
-from .predictor import Prediction, Predictor, shipped_models
+from .output import FORMATS, RESUMABLE, RowWriter, format_for, resume
+from .predictor import Predictor, shipped_models
 
-IMAGE_SUFFIXES = {".jpeg", ".jpg", ".png", ".bmp", ".dcm", ".dicom"}
-COLUMNS = ("path", "prediction", "p_pneumonia", "uncertainty", "threshold", "reason", "error")
-PROGRESS_FROM = 5  # files; fewer need no progress bar
+PROGRESS_FROM = 5  # rows; fewer need no summary line
+PROGRESS_EVERY = 0.25  # seconds between progress updates on a terminal
 
 
 class UsageError(Exception):
     pass
+
+
+class Stop:
+    """The first Ctrl-C or SIGTERM asks the run to stop after the row at hand; a second one forces it."""
+
+    def __init__(self):
+        self.signal: int | None = None
+
+    def __call__(self, signum, frame) -> None:
+        if self.signal is not None:
+            raise KeyboardInterrupt
+        self.signal = signum
+
+    def install(self) -> dict:
+        """Returns the handlers it replaced, to restore them (the CLI may run inside another program)."""
+        return {signum: signal.signal(signum, self) for signum in (signal.SIGINT, signal.SIGTERM)}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,54 +49,31 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--recursive", action="store_true", help="descend into sub-folders")
     parser.add_argument("--model", help="a shipped model (" + ", ".join(shipped_models()) + "; default: default) "
                         "or the path of an exported .onnx")
-    parser.add_argument("--format", choices=["table", "csv", "json"], default="table")
-    parser.add_argument("--output", type=Path, help="write the results here instead of standard output")
-    parser.add_argument("--threads", type=int, help="onnxruntime threads (default: all cores)")
-    parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse larger images (decompression-bomb guard)")
+    parser.add_argument("--format", choices=FORMATS, help="csv and jsonl stream one line per row; json is an array; "
+                        "default: from the --output suffix (.csv, .jsonl, .json), else a table")
+    parser.add_argument("--output", type=Path, help="write the rows here instead of standard output")
+    parser.add_argument("--skip-existing", type=Path, metavar="OUTPUT", help="resume: keep the rows already in OUTPUT, "
+                        "skip their inputs and append the others' rows to it (implies --output OUTPUT)")
+    parser.add_argument("--workers", type=int, default=1, help="processes predicting in parallel, each with its own "
+                        "model session and its share of the cores (default: 1)")
+    parser.add_argument("--threads", type=int, help="onnxruntime threads per worker (default: the cores shared among workers)")
+    parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse larger images, and files larger "
+                        "than such an image can be (decompression-bomb and endless-file guard)")
     return parser
 
 
-def expand(paths: list[Path], recursive: bool) -> list[Path]:
-    """Files as given; folders become their image files, sorted. A missing path stays, to be reported."""
-    files: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            found = path.rglob("*") if recursive else path.glob("*")
-            files += sorted(p for p in found if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-        else:
-            files.append(path)
-    return files
-
-
-def row(path: Path, result: Prediction | PneumoError) -> dict:
-    if isinstance(result, PneumoError):
-        return {"path": str(path), "prediction": "ERROR", "p_pneumonia": None, "uncertainty": None, "threshold": None, "reason": "", "error": str(result)}
-    return {"path": str(path), "prediction": result.decision, "p_pneumonia": result.p_pneumonia, "uncertainty": result.uncertainty,
-            "threshold": result.threshold, "reason": result.reason, "error": ""}
-
-
-def render(rows: list[dict], fmt: str) -> str:
-    if fmt == "json":
-        return json.dumps(rows, indent=1) + "\n"
-    if fmt == "csv":
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows({k: "" if v is None else v for k, v in r.items()} for r in rows)
-        return buffer.getvalue()
-    return table(rows)
-
-
-def table(rows: list[dict]) -> str:
-    def cell(value) -> str:
-        return "" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
-
-    shown = ("path", "prediction", "p_pneumonia", "uncertainty", "threshold", "error")
-    cells = [[cell(r[c]) for c in shown] for r in rows]
-    widths = [max(len(c), *(len(line[i]) for line in cells)) for i, c in enumerate(shown)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(shown, widths))]
-    lines += ["  ".join(v.ljust(w) for v, w in zip(line, widths)).rstrip() for line in cells]
-    return "\n".join(lines) + f"\n\n{DISCLAIMER}\n"
+def check_arguments(args: argparse.Namespace) -> None:
+    if args.skip_existing:
+        if args.output and args.output.resolve() != args.skip_existing.resolve():
+            raise UsageError("--skip-existing OUTPUT and --output name different files")
+        args.output = args.skip_existing
+    args.format = args.format or format_for(args.output)
+    if args.skip_existing and args.format not in RESUMABLE:
+        raise UsageError(f"--skip-existing needs --format {', '.join(RESUMABLE)} (or an OUTPUT ending in .csv, .jsonl, .json)")
+    if args.workers < 1 or (args.threads is not None and args.threads < 1):
+        raise UsageError("--workers and --threads must be at least 1")
+    if args.max_pixels < 1:
+        raise UsageError("--max-pixels must be at least 1")
 
 
 def about(predictor: Predictor) -> str:
@@ -103,10 +98,29 @@ def about(predictor: Predictor) -> str:
     return "\n".join(f"{name:<20}{value}" for name, value in rows) + f"\n\n{c.disclaimer}"
 
 
-def progress(done: int, total: int) -> None:
-    if total >= PROGRESS_FROM and sys.stderr.isatty() or total >= PROGRESS_FROM and done == total:
-        filled = int(30 * done / total)
-        print(f"\r[{'#' * filled}{'.' * (30 - filled)}] {done}/{total}", end="\n" if done == total else "", file=sys.stderr, flush=True)
+class Progress:
+    """On standard error only, never among the rows; no file names (they may identify a patient)."""
+
+    def __init__(self):
+        self.started = self.shown = time.monotonic()
+        self.done = self.errors = 0
+        self.live = sys.stderr.isatty()
+
+    def update(self, row: dict) -> None:
+        self.done += 1
+        self.errors += row["prediction"] == "ERROR"
+        now = time.monotonic()
+        if self.live and now - self.shown >= PROGRESS_EVERY:
+            self.shown = now
+            print(f"\r{self.line()}", end="", file=sys.stderr, flush=True)
+
+    def line(self) -> str:
+        elapsed = max(time.monotonic() - self.started, 1e-9)
+        return f"{self.done} rows ({self.errors} errors), {self.done / elapsed:.1f} images/s"
+
+    def finish(self) -> None:
+        if self.live and self.done or self.done >= PROGRESS_FROM:
+            print(f"{chr(13) if self.live else ''}{self.line()}", file=sys.stderr, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -128,27 +142,62 @@ def run(argv: list[str] | None) -> int:
         print("pneumo-predict: error: give image files or folders (or --about)", file=sys.stderr)
         return 2
     try:
-        predictor = Predictor(args.model, threads=args.threads, max_pixels=args.max_pixels)
-    except PneumoError as exc:
+        check_arguments(args)
+        if args.about:
+            print(about(Predictor(args.model, threads=args.threads)))
+            return 0
+        batch = BatchPredictor(args.model, workers=args.workers, threads=args.threads, max_pixels=args.max_pixels)
+        done, rows_before = resume(args.skip_existing, args.format) if args.skip_existing else (set(), 0)
+        # Opened before any work: an unwritable output must not cost a computed row.
+        handle = args.output.open("a" if args.skip_existing else "w", encoding="utf-8") if args.output else sys.stdout
+    except (UsageError, PneumoError, OSError, ValueError) as exc:  # ValueError: an OUTPUT that is not text
         print(f"pneumo-predict: error: {exc}", file=sys.stderr)
         return 2
-    if args.about:
-        print(about(predictor))
-        return 0
-    files = expand(args.paths, args.recursive)
-    if not files:
+    inputs = (path for path in walk_inputs(args.paths, args.recursive) if str(path) not in done)
+    stop = Stop()
+    previous = stop.install()
+    try:
+        with handle if args.output else contextlib.nullcontext(handle):  # standard output is not ours to close
+            progress, written = predict_all(batch, inputs, RowWriter(handle, args.format, rows_before), stop)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    if args.output and not written and not rows_before:
+        args.output.unlink(missing_ok=True)  # no row at all: leave no empty file behind
+    return report(progress, written, args, stop, skipped=len(done))
+
+
+def predict_all(batch: BatchPredictor, inputs, writer: RowWriter, stop: Stop) -> tuple[Progress, int]:
+    progress = Progress()
+    rows = batch.rows(inputs)
+    try:
+        for result in rows:
+            writer.write(result)
+            progress.update(result)
+            if stop.signal is not None:
+                break
+    except KeyboardInterrupt:  # a second signal: stop now; rows written so far are complete
+        stop.signal = stop.signal or signal.SIGINT
+    finally:
+        rows.close()  # stops the workers, if any
+        if writer.count or writer.rows_before:
+            writer.close()
+    progress.finish()
+    return progress, writer.count
+
+
+def report(progress: Progress, written: int, args: argparse.Namespace, stop: Stop, skipped: int) -> int:
+    where = args.output or "standard output"
+    if stop.signal is not None:
+        print(f"pneumo-predict: interrupted after {progress.done} rows; every finished row is in {where}"
+              + (f"; resume with --skip-existing {args.output}" if args.output and args.format in RESUMABLE else ""), file=sys.stderr)
+        return 128 + stop.signal
+    if not written and not skipped:
         print("pneumo-predict: error: no image files found", file=sys.stderr)
         return 2
-    rows = []
-    for index, path in enumerate(files, start=1):
-        rows.append(row(path, predictor.predict_batch([path])[0]))
-        progress(index, len(files))
-    text = render(rows, args.format)
-    if args.output:
-        args.output.write_text(text)
-    else:
-        sys.stdout.write(text)
-    return 1 if any(r["prediction"] == "ERROR" for r in rows) else 0
+    if skipped:
+        print(f"pneumo-predict: {skipped} inputs already had a row in {args.output}; {progress.done} new rows", file=sys.stderr)
+    return 1 if progress.errors else 0
 
 
 if __name__ == "__main__":

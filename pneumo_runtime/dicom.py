@@ -42,6 +42,8 @@ def decode_dicom(data: bytes) -> np.ndarray:
         raise ImageDecodeError("unreadable DICOM file") from None
     if int(getattr(dataset, "NumberOfFrames", 1) or 1) > 1:
         raise InvalidImageError("multi-frame DICOM is not supported: export the single radiograph")
+    if not any(tag in dataset for tag in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
+        raise InvalidImageError("this DICOM file holds no image (no pixel data)")
     try:
         array = dataset.pixel_array
     except Exception:

@@ -20,6 +20,15 @@ def sniff_format(data: bytes) -> str:
         return "bmp"
     if data[128:132] == b"DICM":
         return "dicom"
+    # Recognised only to name them in the refusal: a user learns what to convert.
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return "gif"
+    if data[:4] in (b"II*\x00", b"MM\x00*"):
+        return "tiff"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    if data[:5] == b"%PDF-":
+        return "pdf"
     return "unknown"
 
 

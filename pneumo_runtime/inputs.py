@@ -7,6 +7,8 @@ The pixel count is checked from the header before anything is decoded.
 
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +23,12 @@ from .preprocess import PreprocessContract, prepare_gray, to_grayscale, to_model
 DEFAULT_MAX_PIXELS = 50_000_000  # a large digital radiograph is ~4300 x 3500 = 15 MP
 MIN_SIDE = 32  # below this an image carries no usable chest anatomy
 MIN_DYNAMIC_RANGE = 8  # gray levels: less is a blank or constant image
+SNIFF_BYTES = 132  # enough for every signature, DICOM's at offset 128 included
+# Largest size a file may have, in bytes per pixel of ``max_pixels``: each format's worst case with
+# room to spare (a 16-bit RGBA PNG stored uncompressed needs 8; a quality-100 JPEG of noise about 4;
+# BMP at most 4; DICOM 2 per sample, 3 samples). A larger file cannot hold a permitted image.
+SIZE_FACTORS = {"jpeg": 8.0, "png": 9.0, "bmp": 4.0, "dicom": 8.0}
+METADATA_ALLOWANCE = 64 << 20  # bytes: EXIF, ICC profiles, DICOM private tags
 
 
 @dataclass(frozen=True)
@@ -30,16 +38,63 @@ class LoadedImage:
     source_format: str
 
 
-def read_source(source: str | Path | bytes) -> bytes:
+def read_source(source: str | Path | bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> bytes:
+    """The bytes of an input, read safely: see ``safe_read``. Bytes given directly are capped too."""
     if isinstance(source, (bytes, bytearray, memoryview)):
-        return bytes(source)
-    path = Path(source)
+        data = bytes(source)
+        check_file_size(len(data), sniff_format(data[:SNIFF_BYTES]), max_pixels)
+        return data
+    return safe_read(Path(source), max_pixels)
+
+
+def safe_read(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> bytes:
+    """Only a regular file is read (a symlink counts as what it points to), and never past the size
+    cap of its format: a FIFO, a device such as /dev/zero or a growing file cannot make us read forever.
+
+    Messages never name the file: a file name may identify a patient, and the caller knows the path.
+    """
     try:
-        return path.read_bytes()
-    except IsADirectoryError:
-        raise ImageDecodeError(f"{path.name} is a folder, not an image") from None
+        refuse_non_regular(os.stat(path).st_mode)  # stat follows symlinks: the target is judged
+        # O_NONBLOCK: should the path be swapped for a FIFO after the stat, opening it does not hang.
+        handle = os.fdopen(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)), "rb")
+    except FileNotFoundError:
+        raise ImageDecodeError("file not found") from None
     except OSError as exc:
-        raise ImageDecodeError(f"cannot read {path.name}: {exc.strerror or exc}") from None
+        raise ImageDecodeError(f"cannot read the file: {exc.strerror or type(exc).__name__}") from None
+    with handle:
+        status = os.fstat(handle.fileno())
+        refuse_non_regular(status.st_mode)  # what was opened, not what was looked at
+        head = handle.read(SNIFF_BYTES)
+        kind = sniff_format(head)
+        if kind not in SIZE_FACTORS:
+            return head  # not an image we read: the format check refuses it without the rest
+        cap = check_file_size(status.st_size, kind, max_pixels)
+        data = head + handle.read(cap + 1 - len(head))  # bounded even if the file grows meanwhile
+        check_file_size(len(data), kind, max_pixels)
+        return data
+
+
+def refuse_non_regular(mode: int) -> None:
+    if stat.S_ISREG(mode):
+        return
+    what = ("a folder" if stat.S_ISDIR(mode) else "a named pipe (FIFO)" if stat.S_ISFIFO(mode)
+            else "a socket" if stat.S_ISSOCK(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a regular file")
+    raise ImageDecodeError(f"this path is {what}, not an image file: only regular files are read")
+
+
+def size_cap(kind: str, max_pixels: int) -> int:
+    """The most bytes a file of this format may hold for an image of ``max_pixels`` pixels."""
+    return int(max_pixels * SIZE_FACTORS[kind]) + METADATA_ALLOWANCE
+
+
+def check_file_size(size: int, kind: str, max_pixels: int) -> int:
+    if kind not in SIZE_FACTORS:
+        return size
+    cap = size_cap(kind, max_pixels)
+    if size > cap:
+        raise InvalidImageError(f"file too large: {size:,} bytes is over the {cap:,} byte limit for a {kind.upper()} "
+                                f"of at most {max_pixels:,} pixels")
+    return cap
 
 
 def check_pixels(width: int, height: int, max_pixels: int) -> None:
@@ -54,7 +109,7 @@ def load_image(source: str | Path | bytes | np.ndarray, max_pixels: int = DEFAUL
     if isinstance(source, np.ndarray):
         loaded = _from_array(source, max_pixels)
     else:
-        loaded = _from_bytes(read_source(source), max_pixels, reduce_to)
+        loaded = _from_bytes(read_source(source, max_pixels), max_pixels, reduce_to)
     gray = loaded.gray
     if min(gray.shape) < MIN_SIDE:
         raise InvalidImageError(f"image too small ({gray.shape[1]}x{gray.shape[0]} px, need {MIN_SIDE}+)")
@@ -87,11 +142,14 @@ def _from_bytes(data: bytes, max_pixels: int, reduce_to: int | None = None) -> L
         raise ImageDecodeError("empty file")
     kind = sniff_format(data)
     if kind == "dicom":
-        width, height, _ = dicom_size(data)
-        check_pixels(width, height, max_pixels)
+        width, height, frames = dicom_size(data)
+        check_pixels(width, height * frames, max_pixels)
+        if frames > 1:
+            raise InvalidImageError("multi-frame DICOM is not supported: export the single radiograph")
         return LoadedImage(to_uint8(decode_dicom(data)), 0.0, kind)
-    if kind == "unknown":
-        raise ImageDecodeError("not a supported image (JPEG, PNG, BMP or DICOM expected)")
+    if kind not in SIZE_FACTORS:
+        what = "not a supported image" if kind == "unknown" else f"{kind.upper()} files are not supported"
+        raise ImageDecodeError(f"{what} (JPEG, PNG, BMP or DICOM expected)")
     width, height = image_size(data, kind)
     check_pixels(width, height, max_pixels)
     # ANYDEPTH keeps 16 bits; ANYCOLOR keeps colour for the guard. Unlike IMREAD_UNCHANGED, these
@@ -108,7 +166,8 @@ def _from_array(array: np.ndarray, max_pixels: int) -> LoadedImage:
         raise InvalidImageError(f"an image array must be 2-D or 3-D, got shape {array.shape}")
     check_pixels(array.shape[1], array.shape[0], max_pixels)
     if array.dtype.kind == "f":
-        finite = np.nan_to_num(array.astype(np.float64))
+        # NaN and infinities count as 0; the clip keeps max - min finite, so the stretch cannot overflow.
+        finite = np.clip(np.nan_to_num(array.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0), -1e300, 1e300)
         array = np.clip(finite * 255.0, 0, 255).astype(np.uint8) if finite.max() <= 1.0 else to_uint8(finite)
     elif array.dtype.kind not in "uib":
         raise InvalidImageError(f"unsupported array type {array.dtype}")

@@ -117,8 +117,8 @@ class Predictor:
             raise
         except MemoryError:
             raise InvalidImageError("not enough memory to process this image") from None
-        except Exception as exc:
-            raise PneumoError(f"could not process this input ({type(exc).__name__}: {str(exc).splitlines()[0][:160]})") from None
+        except Exception as exc:  # the message is left out: a library's message may quote header values
+            raise PneumoError(f"could not process this input ({type(exc).__name__})") from None
 
     def _run(self, source: Source, want_features: bool) -> tuple[Prediction, LoadedImage, np.ndarray | None]:
         started = time.perf_counter()
