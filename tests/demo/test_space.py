@@ -23,7 +23,7 @@ import runpy, sys
 repo = {repo!r}
 sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in repr(f).lower()]
 sys.path_hooks[:] = [h for h in sys.path_hooks if "editable" not in repr(h).lower()]
-sys.path[:] = [p for p in sys.path if p and not p.startswith(repo)]
+sys.path[:] = [p for p in sys.path if p and (not p.startswith(repo) or p.startswith(sys.prefix))]  # a venv inside the checkout stays
 sys.path_importer_cache.clear()
 sys.path.insert(0, __import__("os").getcwd())  # as `python app.py` puts the script's folder first
 sys.argv = ["app.py"]

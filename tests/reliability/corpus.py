@@ -65,7 +65,7 @@ def build_corpus(folder: Path, film: Path) -> list[Case]:
     add("text named .jpg", "notes.jpg", b"Patient seen on Monday, chest clear.\n" * 20, REFUSED, "not a supported image")
     add("HTML named .jpg", "page.jpg", b"<!DOCTYPE html><html><body><img src=x.jpg></body></html>\n", REFUSED, "not a supported image")
     add("JPEG header followed by junk", "junk_after_header.jpeg", jpeg[:600] + rng.bytes(20000), REFUSED, "JPEG")
-    add("JPEG frame headers intact, scan data junk", "junk_scan.jpeg", _junk_scan(jpeg, rng), REJECTED, "not a chest X-ray")
+    add("JPEG frame headers intact, scan data junk", "junk_scan.jpeg", _junk_scan(jpeg, rng), REJECTED, "not a (chest X-ray|frontal chest film)")
     add("PNG header claiming 60000x60000 (decompression bomb)", "bomb.png", _png_header_only(60_000, 60_000), REFUSED, "too large")
     add("1x1 image", "one_pixel.png", cv2.imencode(".png", np.full((1, 1), 128, np.uint8))[1].tobytes(), REFUSED, "too small")
     add("10000x20 image", "strip.png", cv2.imencode(".png", rng.integers(0, 255, (20, 10_000), dtype=np.uint8))[1].tobytes(), REFUSED, "too small")
