@@ -59,22 +59,6 @@ def cross_fitted_scores(logits: dict[str, np.ndarray], labels: np.ndarray, folds
     return scores
 
 
-def single_member(ensemble, index: int):
-    """Member ``index`` of a two-member logit ensemble as a model of its own (W_i doubled, mean bias)."""
-    from pneumo.training.models import create_model
-    from pneumo.training.models.ensemble import member_backbones
-
-    members = member_backbones(ensemble)
-    single = create_model("efficientnet_lite0", 2, pretrained="none")
-    single.backbone.load_state_dict(members[index].state_dict())
-    widths = np.cumsum([0] + [Pooled(m)(torch.zeros(1, 3, 32, 32)).shape[1] for m in members])
-    with torch.no_grad():
-        weight = ensemble.classifier.fc.weight[:, widths[index]:widths[index + 1]] * len(members)
-        single.classifier.fc.weight.copy_(weight)
-        single.classifier.fc.bias.copy_(ensemble.classifier.fc.bias)
-    return single.eval()
-
-
 def wise_ft(fine_tuned, alpha: float, train_batch: np.ndarray):
     """Backbone weights alpha * fine-tuned + (1 - alpha) * ImageNet, fine-tuned head, BN statistics re-estimated."""
     from pneumo.training.models import create_model
@@ -99,6 +83,7 @@ def run(data: Path, checkpoint_path: Path, threads: int) -> dict:
     from pneumo.training.config import config_from_dict
     from pneumo.training.data.dataset import XrayDataset
     from pneumo.training.data.split import patient_folds, select_samples
+    from pneumo.training.ensemble_member import single_member
     from pneumo.training.fit.trainer import ValidationScorer
     from pneumo.training.models import create_model
 
@@ -119,7 +104,7 @@ def run(data: Path, checkpoint_path: Path, threads: int) -> dict:
     results["A: default (two-member ensemble)"] = cross_fitted_scores(
         {k: (torch.from_numpy(v) @ head.weight.T + head.bias).detach().numpy() for k, v in pooled.items()}, labels, folds)
     log(f"A {results['A: default (two-member ensemble)']}")
-    members = [single_member(loaded.model, i) for i in (0, 1)]
+    members = [single_member(loaded.model, i, loaded.config.model) for i in (0, 1)]
     width = members[0].classifier.fc.in_features
     for i, member in enumerate(members):
         fc = member.classifier.fc
