@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import platform
-import resource
 import socket
 import subprocess
 import sys
@@ -104,11 +103,6 @@ def summary(milliseconds: list[float]) -> dict:
 def ratio(slow: list[float] | float, fast: list[float] | float) -> float:
     """How many times faster ``fast`` is: a ratio of medians."""
     return float(np.median(slow) / np.median(fast))
-
-
-def peak_rss_mb() -> float:
-    """The peak resident memory of this process so far (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def images_in(folder: Path) -> list[Path]:

@@ -73,7 +73,7 @@ def session_settings(path: Path, films: list[Path], rounds: int) -> dict:
         options = session_options(threads)
         options.graph_optimization_level = level
         sessions[label] = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    timings = interleaved({k: (lambda s=s: s.run(None, {INPUT_NAME: image})) for k, s in sessions.items()}, rounds * 20)
+    timings = interleaved({k: (lambda s=s: s.run(None, {INPUT_NAME: image})) for k, s in sessions.items()}, max(1, rounds) * 20)
     return {k: summary(v) for k, v in timings.items()}
 
 
@@ -86,7 +86,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--calibration-images", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=2, help="passes over the 48 full-size films")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
-    parser.add_argument("--out", type=Path, default=REPO / "runs" / "int8_variants")
+    parser.add_argument("--films", type=int, help="time on the first N full-size films only (default: all 48)")
+    parser.add_argument("--out", type=Path, default=REPO / "runs" / "int8_variants", help="where the variant models go")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="where the JSON report goes")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     fp32_path = resolve_model(args.model)
@@ -97,6 +99,10 @@ def main(argv: list[str] | None = None) -> dict:
     fp32_auc = auc(fp32, val, labels)
     report: dict = {"machine": machine(), "model": str(fp32_path.name), "validation_images": len(labels),
                     "calibration_images": len(calibration), "fp32_auc": fp32_auc, "variants": {}}
+    shipped_int8 = fp32_path.with_name(f"{fp32_path.stem}.int8.onnx")
+    if shipped_int8.is_file():  # the shipped INT8 model (calibrated on 128 training images), on the same images
+        report["shipped_int8_auc"] = auc(OnnxModel(shipped_int8), val, labels)
+        report["shipped_int8_auc_loss"] = fp32_auc - report["shipped_int8_auc"]
     paths = {}
     for name in args.variants:
         variant = QuantVariant(name=name, **VARIANTS[name])
@@ -110,7 +116,7 @@ def main(argv: list[str] | None = None) -> dict:
                                     "auc_loss": fp32_auc - variant_auc, "size_mb": path.stat().st_size / 1e6}
         paths[name] = path
         print(f"{name}: AUC {variant_auc:.4f} (FP32 {fp32_auc:.4f}), {path.stat().st_size / 1e6:.1f} MB", flush=True)
-    films = images_in(FULLRES)
+    films = images_in(FULLRES)[:args.films]
     predictors = {"fp32": Predictor(fp32_path), **{name: Predictor(path) for name, path in paths.items()}}
     for label, threads in (("default threads", None), ("1 thread", 1)):
         if threads:
@@ -128,9 +134,9 @@ def main(argv: list[str] | None = None) -> dict:
     report["session_settings_fp32"] = session_settings(fp32_path, films, args.rounds)
     if "qdq-per-channel" in paths:
         report["session_settings_int8"] = session_settings(paths["qdq-per-channel"], films, args.rounds)
-    RESULTS.mkdir(exist_ok=True)
+    args.results.mkdir(parents=True, exist_ok=True)
     stamp = report["machine"]["date_utc"][:10]
-    target = RESULTS / f"{stamp}-{report['machine']['hostname']}-int8.json"
+    target = args.results / f"{stamp}-{report['machine']['hostname']}-int8.json"
     target.write_text(json.dumps(report, indent=1))
     for name, row in report["variants"].items():
         print(f"{name:32s} AUC loss {row['auc_loss']:+.4f}  end-to-end x{row['end_to_end_speedup_vs_fp32 (default threads)']:.2f} "
