@@ -28,24 +28,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="one iteration of each benchmark (the smoke test); numbers mean nothing")
     parser.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS))
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--architectures", nargs="+", help="registered architectures for inference and training (default: all)")
     args = parser.parse_args(argv)
     report: dict = {"machine": machine(), "quick": args.quick, "command": "python -m benchmarks " + " ".join(argv if argv is not None else sys.argv[1:]),
                     "note": "shared machine: contenders are interleaved in one run and compared as ratios of medians", "sections": {}}
     failed = []
+    args.out.mkdir(parents=True, exist_ok=True)
+    stem = args.out / f"{report['machine']['date_utc'][:10]}-{report['machine']['hostname']}{'-quick' if args.quick else ''}"
     for section in args.sections:
         started = time.perf_counter()
         print(f"== {section}", flush=True)
         try:
-            result = importlib.import_module(f"benchmarks.{section}").run(quick=args.quick)
+            extra = {"architectures": args.architectures} if args.architectures and section in ("inference", "training") else {}
+            result = importlib.import_module(f"benchmarks.{section}").run(quick=args.quick, **extra)
         except Exception as exc:  # one broken section must not lose the others' numbers
             traceback.print_exc()
             result = {"error": f"{type(exc).__name__}: {exc}"}
             failed.append(section)
         result["section_wall_s"] = time.perf_counter() - started
         report["sections"][section] = result
-    args.out.mkdir(parents=True, exist_ok=True)
-    stem = args.out / f"{report['machine']['date_utc'][:10]}-{report['machine']['hostname']}{'-quick' if args.quick else ''}"
-    stem.with_suffix(".json").write_text(json.dumps(report, indent=1))
+        stem.with_suffix(".json").write_text(json.dumps(report, indent=1))  # after each section: a long run's numbers survive an interruption
     write_markdown(report, stem.with_suffix(".md"))
     write_plot(report, stem.with_suffix(".png"))
     print(f"wrote {stem}.json, .md, .png")

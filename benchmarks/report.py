@@ -151,8 +151,26 @@ def write_plot(report: dict, path: Path) -> None:
     plt.close(figure)
 
 
-if __name__ == "__main__":  # re-render from a JSON: python -m benchmarks.report results/X.json
-    source = Path(sys.argv[1])
-    data = json.loads(source.read_text())
-    write_markdown(data, source.with_suffix(".md"))
-    write_plot(data, source.with_suffix(".png"))
+def merged(sources: list[Path]) -> dict:
+    """Several runs of the same machine as one report: sections of later files win, commands are listed."""
+    reports = [json.loads(p.read_text()) for p in sources]
+    combined = {**reports[0], "sections": {}}
+    combined["command"] = "; ".join(r["command"] for r in reports)
+    combined["runs"] = [{"command": r["command"], "date_utc": r["machine"]["date_utc"], "load_average_at_start": r["machine"]["load_average_at_start"]} for r in reports]
+    for r in reports:
+        combined["sections"].update(r["sections"])
+    return combined
+
+
+if __name__ == "__main__":  # re-render: python -m benchmarks.report A.json [B.json ...] [--out STEM]
+    arguments = sys.argv[1:]
+    out = Path(arguments.pop(arguments.index("--out") + 1)) if "--out" in arguments else None
+    if out is not None:
+        arguments.remove("--out")
+    sources = [Path(a) for a in arguments]
+    data = merged(sources)
+    stem = out or sources[0].with_suffix("")
+    if out is not None:
+        stem.with_suffix(".json").write_text(json.dumps(data, indent=1))
+    write_markdown(data, stem.with_suffix(".md"))
+    write_plot(data, stem.with_suffix(".png"))
