@@ -35,6 +35,8 @@ VARIANTS = {
     "qoperator-per-tensor": dict(quant_format="QOperator", per_channel=False),
     "qdq-per-channel-fp32-depthwise": dict(exclude_depthwise=True),
     "qdq-per-channel-no-preprocess": dict(pre_process=False),
+    "qdq-per-channel-static-batch": dict(static_batch=True),
+    "qdq-per-tensor-static-batch": dict(static_batch=True, per_channel=False),
 }
 
 

@@ -44,6 +44,10 @@ class QuantVariant:
     per_channel: bool = True  # one weight scale per output channel, against one per tensor
     exclude_depthwise: bool = False  # keep depthwise convolutions in FP32 (they quantise worst and gain least)
     pre_process: bool = True  # onnxruntime.quantization.shape_inference.quant_pre_process first
+    # Pin the batch axis to 1 before pre-processing, so that its graph optimisation can fold the
+    # "same"-padding arithmetic and fuse the pads into the convolutions, as the runtime's pinned
+    # session does for FP32; otherwise the pads and clips stay between quantised convolutions.
+    static_batch: bool = False
 
     def describe(self) -> dict:
         return asdict(self)
@@ -60,12 +64,25 @@ def depthwise_convolutions(model: onnx.ModelProto) -> list[str]:
     return names
 
 
+def with_batch_of_one(model: onnx.ModelProto) -> onnx.ModelProto:
+    """The same graph with its inputs' and outputs' first axis fixed to 1."""
+    for value in [*model.graph.input, *model.graph.output]:
+        dims = value.type.tensor_type.shape.dim
+        if dims and dims[0].dim_param:
+            dims[0].dim_value = 1
+    return model
+
+
 def quantize_int8(fp32_path: Path, int8_path: Path, calibration_images: np.ndarray, contract: ModelContract,
                   variant: QuantVariant = QuantVariant()) -> ModelContract:
     """U8 activations with S8 weights: the fast combination on x86 CPUs (VNNI)."""
     with tempfile.TemporaryDirectory() as scratch:
         prepared, raw = Path(scratch) / "prepared.onnx", Path(scratch) / "int8.onnx"
         try:
+            if variant.static_batch:
+                pinned = Path(scratch) / "pinned.onnx"
+                onnx.save(with_batch_of_one(onnx.load(str(fp32_path))), str(pinned))
+                fp32_path = pinned
             if variant.pre_process:
                 # ONNX shape inference and graph folding first, as onnxruntime recommends for static
                 # quantisation. Its *symbolic* shape inference is skipped: it adds nothing for a plain
@@ -76,7 +93,7 @@ def quantize_int8(fp32_path: Path, int8_path: Path, calibration_images: np.ndarr
                 prepared = fp32_path
             excluded = depthwise_convolutions(onnx.load(str(prepared))) if variant.exclude_depthwise else []
             quantize_static(
-                str(prepared), str(raw), BatchReader(calibration_images),
+                str(prepared), str(raw), BatchReader(calibration_images, 1 if variant.static_batch else 8),
                 quant_format=QuantFormat.QDQ if variant.quant_format == "QDQ" else QuantFormat.QOperator,
                 per_channel=variant.per_channel, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                 op_types_to_quantize=["Conv", "Gemm"],  # not the guard's feature-bank MatMul: its distances must stay exact
