@@ -170,18 +170,19 @@ def architecture(name: str, images: np.ndarray, rounds: int, throughput_rounds: 
     return result
 
 
-def run(quick: bool = False, architectures: list[str] | None = None, threads: int | None = None) -> dict:
+def run(quick: bool = False, architectures: list[str] | None = None, threads: int | None = None,
+        shipped_models: list[str] | None = None, rounds: int = 20, throughput_rounds: int = 2) -> dict:
     import torch
 
     from pneumo.training.models import list_models
 
     threads = threads or torch.get_num_threads()
     torch.set_num_threads(threads)
-    rounds, throughput_rounds = (1, 1) if quick else (20, 2)
+    rounds, throughput_rounds = (1, 1) if quick else (rounds, throughput_rounds)
     images = real_images(max(BATCHES))
     names = architectures if architectures is not None else (["custom_cnn"] if quick else list_models())
     report = {"threads": threads, "rounds_batch1": rounds, "rounds_throughput": throughput_rounds, "shipped": {}, "architectures": {}}
-    for name in (["default"] if quick else list(SHIPPED)):
+    for name in (["default"] if quick else shipped_models or list(SHIPPED)):
         report["shipped"][name] = shipped(name, images, rounds, throughput_rounds, threads, rss=True)
         print(f"inference: {name} done", flush=True)
     with tempfile.TemporaryDirectory() as scratch:
@@ -196,8 +197,18 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="one iteration of everything (the smoke test)")
     parser.add_argument("--architectures", nargs="*")
     parser.add_argument("--threads", type=int)
+    parser.add_argument("--shipped", nargs="*", choices=list(SHIPPED), help="shipped models (default: all)")
+    parser.add_argument("--rounds", type=int, default=20, help="interleaved rounds at batch 1")
+    parser.add_argument("--throughput-rounds", type=int, default=2)
+    parser.add_argument("--out", type=Path, help="also write a report JSON (python -m benchmarks.report can merge it)")
     args = parser.parse_args()
-    print(json.dumps(run(args.quick, args.architectures, args.threads), indent=1))
+    result = run(args.quick, args.architectures, args.threads, args.shipped, args.rounds, args.throughput_rounds)
+    print(json.dumps(result, indent=1))
+    if args.out:
+        from .common import machine
+
+        command = "python -m benchmarks.inference " + " ".join(sys.argv[1:])
+        args.out.write_text(json.dumps({"machine": machine(), "quick": args.quick, "command": command, "note": "", "sections": {"inference": result}}, indent=1))
 
 
 if __name__ == "__main__":
