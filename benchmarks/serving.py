@@ -41,7 +41,7 @@ def concurrent(call, clients: int, requests: int) -> dict:
             call()
             seconds.append((time.perf_counter() - started) * 1000)
         except Exception as exc:  # a benchmark counts failures of any kind, it does not stop on them
-            failures.append(type(exc).__name__)
+            failures.append(f"{type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}")
 
     started = time.perf_counter()
     with ThreadPoolExecutor(clients) as pool:
