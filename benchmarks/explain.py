@@ -17,8 +17,8 @@ from .common import FULLRES, REPO, images_in, interleaved, ratio, summary
 
 def run(quick: bool = False, films: int = 8) -> dict:
     import torch
-
     from pneumo.demo.torch_explain import TorchExplainer
+
     from pneumo_runtime.inputs import load_image
     from pneumo_runtime.predictor import Predictor
 

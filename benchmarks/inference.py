@@ -109,6 +109,7 @@ def measure(calls: dict, images: np.ndarray, rounds: int, throughput_rounds: int
 
 def shipped(name: str, images: np.ndarray, rounds: int, throughput_rounds: int, threads: int, rss: bool) -> dict:
     from pneumo.training.checkpoint import model_from_checkpoint
+
     from pneumo_runtime.model import OnnxModel
 
     fp32_file, int8_file, torch_file = SHIPPED[name]
@@ -141,7 +142,6 @@ class BareSession:
 
 def architecture(name: str, images: np.ndarray, rounds: int, throughput_rounds: int, threads: int, rss: bool, int8: bool, scratch: Path) -> dict:
     import onnx
-
     from pneumo.export.onnx_export import export_onnx_proto
     from pneumo.export.quantize import BatchReader
     from pneumo.training.models import create_model
@@ -173,7 +173,6 @@ def architecture(name: str, images: np.ndarray, rounds: int, throughput_rounds: 
 def run(quick: bool = False, architectures: list[str] | None = None, threads: int | None = None,
         shipped_models: list[str] | None = None, rounds: int = 20, throughput_rounds: int = 2) -> dict:
     import torch
-
     from pneumo.training.models import list_models
 
     threads = threads or torch.get_num_threads()

@@ -26,7 +26,17 @@ from pneumo_runtime.inputs import model_input
 from pneumo_runtime.model import OnnxModel, session_options
 from pneumo_runtime.predictor import Predictor, resolve_model
 
-from .common import FULLRES, KERMANY, REPO, RESULTS, images_in, interleaved, machine, ratio, summary
+from .common import (
+    FULLRES,
+    KERMANY,
+    REPO,
+    RESULTS,
+    images_in,
+    interleaved,
+    machine,
+    ratio,
+    summary,
+)
 
 VARIANTS = {
     "qdq-per-channel": dict(),  # what pneumo-export ships

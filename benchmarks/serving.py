@@ -53,10 +53,10 @@ def concurrent(call, clients: int, requests: int) -> dict:
 
 def demo_api(image: Path, count: int, clients: int, requests: int) -> dict:
     from gradio_client import Client, handle_file
-
     from pneumo.demo.analysis import DemoService
     from pneumo.demo.app import build_app
     from pneumo.demo.cli import MAX_FILE_SIZE
+
     from pneumo_runtime.predictor import Predictor
 
     app = build_app(service=DemoService(Predictor()))
@@ -94,8 +94,7 @@ def rest_service(image: Path, count: int, clients: int, requests: int) -> dict:
         return {"available": False, "note": "not available: this checkout has no pneumo.demo.rest"}
     import httpx
     import uvicorn
-
-    import pneumo.demo.rest as rest
+    from pneumo.demo import rest
 
     app = rest.create_app() if hasattr(rest, "create_app") else getattr(rest, "app", None)
     if app is None:

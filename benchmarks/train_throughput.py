@@ -14,10 +14,10 @@ import time
 from pathlib import Path
 
 import torch
-
 from pneumo.training.data import discover_kermany
 from pneumo.training.dataset import XrayDataset
 from pneumo.training.models import create_model, list_models
+
 from pneumo_runtime.preprocess import PreprocessContract
 
 FIXTURES = Path(__file__).parents[1] / "tests" / "fixtures" / "kermany_mini"
