@@ -1,6 +1,6 @@
 """INT8 quantisation variants of a shipped model against its FP32 original: speed and validation AUC.
 
-    python -m benchmarks.int8_variants [--model default] [--val-images 400] [--calibration-images 64] [--rounds 3]
+    python -m benchmarks.int8_variants [--model default] [--val-images 400] [--calibration-images 128] [--rounds 2] [--films N]
 
 Each variant is quantised from the FP32 ONNX file (calibrated on training images, as
 ``pneumo-export --quantize int8`` does), scored on a seeded sample of the validation split carved
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="default", help="a shipped model name or an FP32 .onnx with its sidecar")
     parser.add_argument("--val-images", type=int, default=400)
-    parser.add_argument("--calibration-images", type=int, default=64)
+    parser.add_argument("--calibration-images", type=int, default=128, help="as pneumo-export (default 128)")
     parser.add_argument("--rounds", type=int, default=2, help="passes over the 48 full-size films")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--films", type=int, help="time on the first N full-size films only (default: all 48)")
