@@ -58,6 +58,9 @@ def write_markdown(report: dict, path: Path) -> None:
     s = report["sections"]
     lines = [f"# Benchmarks{' (quick run: numbers mean nothing)' if report.get('quick') else ''}", "", machine_line(report["machine"]), "",
              f"Command: `{report['command']}`. {report['note'].capitalize()}.", ""]
+    if report.get("runs"):  # a merged report: each run's own start and load
+        lines += ["Runs merged here (later runs' sections replace earlier ones):", "",
+                  *(f"- {r['date_utc']}, load average {r['load_average_at_start'][0]:.1f}: `{r['command']}`" for r in report["runs"]), ""]
     lines += ["## Headline", "", *table(["measure", "value"], headline(s))]
     if "inference" in s and "error" not in s["inference"]:
         lines += ["## Inference alone (batch 1 latency, throughput, memory, size)", "",
