@@ -17,8 +17,8 @@ from .train_throughput import FIXTURES
 def run(quick: bool = False, steps: int = 2, batch_size: int = 16, architectures: list[str] | None = None) -> dict:
     import torch
 
-    from pneumo.training.data.samples import discover_kermany
     from pneumo.training.data.dataset import XrayDataset
+    from pneumo.training.data.samples import discover_kermany
     from pneumo.training.models import list_models
     from pneumo_runtime.preprocess import PreprocessContract
 
