@@ -71,11 +71,11 @@ def peak_rss_mb(backend: str, path: str, threads: int) -> float:
 def real_images(count: int) -> np.ndarray:
     """Real test X-rays, preprocessed by the runtime (the values do not change speed, but honesty)."""
     from pneumo_runtime.inputs import model_input
-    from pneumo_runtime.preprocess import PreprocessContract
+    from pneumo_runtime.preprocess import PreprocessSettings
 
     paths = images_in(KERMANY / "test")
     chosen = [paths[i * len(paths) // count] for i in range(count)]
-    return np.stack([model_input(p, PreprocessContract()) for p in chosen])
+    return np.stack([model_input(p, PreprocessSettings()) for p in chosen])
 
 
 def contenders(torch_model, onnx_fp32, onnx_int8) -> dict:

@@ -18,7 +18,7 @@ import torch
 from pneumo.training.data.dataset import XrayDataset
 from pneumo.training.data.samples import discover_kermany
 from pneumo.training.models import create_model, list_models
-from pneumo_runtime.preprocess import PreprocessContract
+from pneumo_runtime.preprocess import PreprocessSettings
 
 FIXTURES = Path(__file__).parents[1] / "tests" / "fixtures" / "kermany_mini"
 
@@ -47,7 +47,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=16)
     args = parser.parse_args()
-    dataset = XrayDataset(discover_kermany(FIXTURES, "train", "binary"), PreprocessContract())
+    dataset = XrayDataset(discover_kermany(FIXTURES, "train", "binary"), PreprocessSettings())
     batch = torch.stack([dataset[i % len(dataset)][0] for i in range(args.batch_size)])
     labels = torch.tensor([dataset[i % len(dataset)][1] for i in range(args.batch_size)])
     results = {name: round(measure(name, batch, labels, args.steps), 1) for name in args.models}

@@ -20,13 +20,13 @@ def run(quick: bool = False, steps: int = 2, batch_size: int = 16, architectures
     from pneumo.training.data.dataset import XrayDataset
     from pneumo.training.data.samples import discover_kermany
     from pneumo.training.models import list_models
-    from pneumo_runtime.preprocess import PreprocessContract
+    from pneumo_runtime.preprocess import PreprocessSettings
 
     from .train_throughput import measure
 
     names = architectures if architectures is not None else (["custom_cnn"] if quick else list_models())
     steps, batch_size = (1, 2) if quick else (steps, batch_size)
-    dataset = XrayDataset(discover_kermany(FIXTURES, "train", "binary"), PreprocessContract())
+    dataset = XrayDataset(discover_kermany(FIXTURES, "train", "binary"), PreprocessSettings())
     batch = torch.stack([dataset[i % len(dataset)][0] for i in range(batch_size)])
     labels = torch.tensor([dataset[i % len(dataset)][1] for i in range(batch_size)])
     found = {}

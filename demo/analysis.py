@@ -19,7 +19,6 @@ from .torch_explain import TorchExplainer, TorchUnavailableError
 
 EXPLAIN_MODES = ("auto", "captum", "cam", "off")
 CAM_METHOD = "CAM from the ONNX model's feature map (equals Grad-CAM for this head)"
-ATTENTION_METHOD = "custom_cnn spatial attention (torch checkpoint)"
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pneumo_runtime.contract import ModelContract
+from pneumo_runtime.contract import ModelContract, config_digest
 from pneumo_runtime.errors import ModelError
 from pneumo_runtime.preprocess import prepare_gray, to_model_input
 
@@ -31,7 +31,6 @@ class TorchExplainer:
             import torch  # noqa: F401
             from captum.attr import LayerGradCam
 
-            from pneumo.export.contract_builder import config_digest
             from pneumo.training.checkpoint import CheckpointError, model_from_checkpoint
         except ImportError as exc:
             raise TorchUnavailableError(f"Grad-CAM through Captum needs torch and captum ({exc.name} is not installed)") from None

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pneumo_runtime.cli import expand
+from pneumo_runtime.batch import expand
 from pneumo_runtime.contract import ModelContract
 from pneumo_runtime.errors import PneumoError
 from pneumo_runtime.inputs import model_input

@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from pneumo_runtime.cli import expand
+from pneumo_runtime.batch import expand
 from pneumo_runtime.contract import ModelContract
 from pneumo_runtime.errors import PneumoError
 from pneumo_runtime.guard import GuardSettings
 from pneumo_runtime.inputs import decode_image, model_input
 from pneumo_runtime.model import OnnxModel
-from pneumo_runtime.preprocess import PreprocessContract, prepare_gray, to_model_input
+from pneumo_runtime.preprocess import PreprocessSettings, prepare_gray, to_model_input
 
 from .errors import ExportError, ExportValidationError
 
@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def runtime_batch(paths: list[Path], contract: PreprocessContract) -> np.ndarray:
+def runtime_batch(paths: list[Path], contract: PreprocessSettings) -> np.ndarray:
     """Preprocessed exactly as the runtime will see these files (large JPEGs decoded at reduced scale)."""
     return np.stack([model_input(p, contract) for p in paths])
 

@@ -5,13 +5,12 @@ runtime's own notices."""
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any
 
-from pneumo_runtime.contract import ModelContract, UncertaintyRule
+from pneumo_runtime.contract import ModelContract, UncertaintyRule, config_digest
 from pneumo_runtime.guard import GuardSettings
 from pneumo_runtime.notices import DATA_CITATION, DISCLAIMER, INTENDED_USE
-from pneumo_runtime.preprocess import PreprocessContract
+from pneumo_runtime.preprocess import PreprocessSettings
 
 from .errors import ExportError
 
@@ -23,10 +22,6 @@ TEST_METRIC_SECTIONS = ("data", "threshold_free", "at_threshold", "multiclass")
 
 def test_sections(test_metrics: dict[str, Any] | None) -> dict[str, Any] | None:
     return {k: test_metrics[k] for k in TEST_METRIC_SECTIONS if k in test_metrics} if test_metrics else None
-
-
-def config_digest(config: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
 
 
 def weights_digest(state_dict: dict[str, Any]) -> str:
@@ -82,7 +77,7 @@ def build_contract(checkpoint: dict[str, Any], head_weights: list[list[float]], 
     return ModelContract(
         architecture=architecture(checkpoint),
         classes=tuple(checkpoint["classes"]),
-        preprocess=PreprocessContract.from_dict(checkpoint["preprocess"]),
+        preprocess=PreprocessSettings.from_dict(checkpoint["preprocess"]),
         temperature=float(calibration["temperature"]),
         threshold=None if calibration.get("threshold") is None else float(calibration["threshold"]),
         threshold_rule=dict(calibration.get("threshold_rule") or {}),

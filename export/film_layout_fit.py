@@ -16,14 +16,14 @@ import numpy as np
 
 from pneumo_runtime.film_layout import LAYOUT_SIDE, TEMPLATE_FILE, layout_thumbnail
 from pneumo_runtime.inputs import decode_image
-from pneumo_runtime.preprocess import PreprocessContract, prepare_gray
+from pneumo_runtime.preprocess import PreprocessSettings, prepare_gray
 
 MARGIN = 0.9  # the cut-off is 90% of the lowest training film's correlation
 DEFAULT_OUT = Path(__file__).resolve().parent.parent / "pneumo_runtime" / TEMPLATE_FILE
 
 
 def fit(train_folder: Path) -> dict:
-    contract = PreprocessContract()  # every shipped model's preprocessing up to CLAHE
+    contract = PreprocessSettings()  # every shipped model's preprocessing up to CLAHE
     files = sorted(train_folder.rglob("*.jpeg"))
     if not files:
         raise SystemExit(f"film_layout_fit: no .jpeg files under {train_folder}")

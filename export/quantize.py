@@ -13,7 +13,7 @@ import numpy as np
 import onnx
 from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 from onnxruntime.quantization.shape_inference import quant_pre_process
-from sklearn.metrics import accuracy_score, roc_auc_score
+from sklearn.metrics import accuracy_score
 
 from pneumo_runtime.contract import INPUT_NAME, ModelContract
 from pneumo_runtime.decision import predicted_indices
@@ -113,10 +113,9 @@ class ModelScore:
 
 def score(model: OnnxModel, images: np.ndarray, labels: np.ndarray) -> ModelScore:
     probabilities = np.concatenate([model.calibrated_probabilities(model.logits(images[i:i + 32])) for i in range(0, len(images), 32)])
-    if probabilities.shape[1] == 2:
-        auc = roc_auc_score(labels, probabilities[:, model.contract.positive_index])
-    else:
-        auc = roc_auc_score(labels, probabilities, multi_class="ovr", average="macro", labels=list(range(probabilities.shape[1])))
+    from pneumo.training.evaluation.metrics import auc_roc  # the one AUC rule; lazy: the light export paths stay torch-free
+
+    auc = auc_roc(labels, probabilities)
     accuracy = accuracy_score(labels, predicted_indices(probabilities, model.contract))
     return ModelScore(float(auc), float(accuracy), latency_ms(model, images[:1]), model.path.stat().st_size / 1e6)
 

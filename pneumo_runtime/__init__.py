@@ -11,7 +11,7 @@ __version__ = "0.1.0"
 
 from .errors import ImageDecodeError, InvalidImageError, ModelError, PneumoError
 from .inputs import decode_image, load_image
-from .preprocess import ClaheSettings, PreprocessContract, prepare_gray, preprocess, to_model_input
+from .preprocess import ClaheSettings, PreprocessSettings, prepare_gray, preprocess, to_model_input
 
 __all__ = [
     "__version__",
@@ -20,7 +20,7 @@ __all__ = [
     "InvalidImageError",
     "ModelError",
     "PneumoError",
-    "PreprocessContract",
+    "PreprocessSettings",
     "decode_image",
     "load_image",
     "prepare_gray",

@@ -16,7 +16,7 @@ from typing import Any
 
 from .errors import ModelError
 from .guard import GuardSettings
-from .preprocess import PreprocessContract
+from .preprocess import PreprocessSettings
 
 FORMAT_VERSION = 1
 METADATA_KEY = "pneumo_contract"
@@ -38,7 +38,7 @@ class UncertaintyRule:
 class ModelContract:
     architecture: str
     classes: tuple[str, ...]
-    preprocess: PreprocessContract
+    preprocess: PreprocessSettings
     temperature: float
     threshold: float | None  # on P(positive class) for binary models; None: argmax
     uncertainty: UncertaintyRule
@@ -96,7 +96,7 @@ class ModelContract:
                 raise ModelError(f"model contract version {data['format_version']} is newer than this runtime supports ({FORMAT_VERSION}); upgrade pneumo")
             values = dict(data)
             values["classes"] = tuple(data["classes"])
-            values["preprocess"] = PreprocessContract.from_dict(data["preprocess"])
+            values["preprocess"] = PreprocessSettings.from_dict(data["preprocess"])
             values["uncertainty"] = UncertaintyRule(**data["uncertainty"])
             values["guard"] = GuardSettings.from_dict(data.get("guard", {}))
             values["cam_weights"] = tuple(tuple(float(v) for v in row) for row in data["cam_weights"])
@@ -109,6 +109,11 @@ class ModelContract:
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=1, sort_keys=True)
+
+
+def config_digest(config: dict[str, Any]) -> str:
+    """SHA-256 of a training config: ties an exported model to the torch checkpoint it came from."""
+    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
 
 
 def sidecar_path(onnx_path: str | Path) -> Path:

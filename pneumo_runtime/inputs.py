@@ -18,7 +18,7 @@ import numpy as np
 from .dicom import decode_dicom, dicom_size
 from .errors import ImageDecodeError, InvalidImageError
 from .image_header import image_size, sniff_format
-from .preprocess import PreprocessContract, prepare_gray, to_grayscale, to_model_input, to_uint8
+from .preprocess import PreprocessSettings, prepare_gray, to_grayscale, to_model_input, to_uint8
 
 DEFAULT_MAX_PIXELS = 50_000_000  # a large digital radiograph is ~4300 x 3500 = 15 MP
 MIN_SIDE = 32  # below this an image carries no usable chest anatomy
@@ -132,7 +132,7 @@ def _reduction(kind: str, width: int, height: int, reduce_to: int | None) -> int
     return max((f for f in _REDUCED_COLOUR if min(width, height) // f >= reduce_to), default=1)
 
 
-def model_input(source: str | Path | bytes | np.ndarray, contract: PreprocessContract) -> np.ndarray:
+def model_input(source: str | Path | bytes | np.ndarray, contract: PreprocessSettings) -> np.ndarray:
     """A file exactly as the Predictor sees it: float32 (3, S, S). For batch tools and export."""
     return to_model_input(prepare_gray(decode_image(source, reduce_to=contract.input_size), contract), contract)
 

@@ -41,7 +41,7 @@ class ClaheSettings:
 
 
 @dataclass(frozen=True)
-class PreprocessContract:
+class PreprocessSettings:
     """Everything needed to turn an image into a model input. Travels inside checkpoints and exports."""
 
     input_size: int = 224
@@ -63,7 +63,7 @@ class PreprocessContract:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "PreprocessContract":
+    def from_dict(cls, data: dict[str, Any]) -> "PreprocessSettings":
         return cls(
             input_size=int(data["input_size"]),
             mean=tuple(float(v) for v in data["mean"]),
@@ -106,12 +106,12 @@ def to_uint8(gray: np.ndarray) -> np.ndarray:
     return np.round((values - low) * (255.0 / (high - low))).astype(np.uint8)
 
 
-def prepare_gray(gray: np.ndarray, contract: PreprocessContract) -> np.ndarray:
+def prepare_gray(gray: np.ndarray, contract: PreprocessSettings) -> np.ndarray:
     """Squash to ``input_size`` the way the training copies were made, then CLAHE: uint8 (S, S)."""
     return contract.clahe.apply(resize_like_training(gray, contract))
 
 
-def resize_like_training(gray: np.ndarray, contract: PreprocessContract) -> np.ndarray:
+def resize_like_training(gray: np.ndarray, contract: PreprocessSettings) -> np.ndarray:
     """uint8 (H, W) -> uint8 (S, S): area-averaged (or linear, when enlarging), then JPEG-encoded and
     decoded again at ``resize_jpeg_quality``, as the Kermany 224 px copies were."""
     size = contract.input_size
@@ -137,7 +137,7 @@ def field_of_view(height: int, width: int, ellipse_mask: float) -> np.ndarray:
     return mask
 
 
-def to_model_input(prepared: np.ndarray, contract: PreprocessContract) -> np.ndarray:
+def to_model_input(prepared: np.ndarray, contract: PreprocessSettings) -> np.ndarray:
     """uint8 (S, S) -> float32 (3, S, S): masked to the field of view, normalised with the model's mean and std.
 
     The mask is applied here, after any training augmentation, so that the model sees the same
@@ -151,6 +151,6 @@ def to_model_input(prepared: np.ndarray, contract: PreprocessContract) -> np.nda
     return (np.broadcast_to(scaled, (3, *scaled.shape)) - mean) / std
 
 
-def preprocess(gray: np.ndarray, contract: PreprocessContract) -> np.ndarray:
+def preprocess(gray: np.ndarray, contract: PreprocessSettings) -> np.ndarray:
     """The whole inference path after decoding."""
     return to_model_input(prepare_gray(gray, contract), contract)

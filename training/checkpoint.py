@@ -15,7 +15,7 @@ import torch
 
 from pneumo_runtime import __version__
 from pneumo_runtime.errors import PneumoError
-from pneumo_runtime.preprocess import PreprocessContract
+from pneumo_runtime.preprocess import PreprocessSettings
 
 from .config import TrainConfig, config_from_dict
 from .data.samples import TASK_CLASSES
@@ -74,7 +74,7 @@ class LoadedModel:
     model: PneumoClassifier
     config: TrainConfig
     classes: list[str]
-    contract: PreprocessContract
+    contract: PreprocessSettings
     checkpoint: dict[str, Any]
 
 
@@ -91,7 +91,7 @@ def rebuild_model(checkpoint: dict[str, Any]) -> LoadedModel:
                for factor in member_downsample(checkpoint)]
     model = members[0] if len(members) == 1 else ensemble_of(members)
     model.load_state_dict(checkpoint["model_state"])
-    contract = PreprocessContract.from_dict(checkpoint["preprocess"])
+    contract = PreprocessSettings.from_dict(checkpoint["preprocess"])
     return LoadedModel(model.eval(), config, classes, contract, checkpoint)
 
 

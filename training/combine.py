@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from pneumo_runtime.errors import PneumoError
-from pneumo_runtime.preprocess import PreprocessContract
+from pneumo_runtime.preprocess import PreprocessSettings
 
 from .arguments import add_calibration_flags, add_threads_flag, apply_threads, calibrate_from_args
 from .calibration.fitting import CalibrationError
@@ -118,7 +118,7 @@ def greedy_combination(paths: list[Path], data: str | None, out_dir: Path, combi
     check_compatible(checkpoints, combine)
     first = next(iter(checkpoints.values()))
     config = config_from_dict({**first["config"], **({"data": data} if data else {})})
-    val_set = validation_dataset(config, PreprocessContract.from_dict(first["preprocess"]), config.data)
+    val_set = validation_dataset(config, PreprocessSettings.from_dict(first["preprocess"]), config.data)
     check_same_split(val_set, first)
     scorer = ValidationScorer(val_set, config, torch.device("cpu"))
 

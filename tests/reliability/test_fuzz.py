@@ -20,7 +20,7 @@ from hypothesis.extra import numpy as hnp
 from pneumo_runtime.errors import PneumoError
 from pneumo_runtime.inputs import load_image
 from pneumo_runtime.predictor import Prediction
-from pneumo_runtime.preprocess import PreprocessContract, preprocess
+from pneumo_runtime.preprocess import PreprocessSettings, preprocess
 
 EXAMPLES = int(os.environ.get("PNEUMO_FUZZ_EXAMPLES", "25"))
 BOUNDED = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
@@ -64,7 +64,7 @@ def test_arbitrary_bytes_decode_or_raise_our_error(data):
 @BOUNDED
 @given(image_like_bytes())
 def test_bytes_with_image_signatures_decode_and_preprocess_or_raise_our_error(data):
-    contract = PreprocessContract(input_size=64)
+    contract = PreprocessSettings(input_size=64)
     loaded = only_ours(lambda: load_image(data, max_pixels=4_000_000))
     if not isinstance(loaded, PneumoError):
         out = preprocess(loaded.gray, contract)

@@ -12,13 +12,13 @@ import pytest
 from pneumo_runtime.film_layout import layout_correlations, layout_refusal
 from pneumo_runtime.inputs import decode_image
 from pneumo_runtime.predictor import Predictor
-from pneumo_runtime.preprocess import PreprocessContract, prepare_gray
+from pneumo_runtime.preprocess import PreprocessSettings, prepare_gray
 
 from ..conftest import SHARED_DATA
 
 
 def prepared(gray: np.ndarray) -> np.ndarray:
-    return prepare_gray(gray, PreprocessContract())
+    return prepare_gray(gray, PreprocessSettings())
 
 
 def test_real_films_pass_and_their_negatives_are_named(fixture_images, fullres_images):

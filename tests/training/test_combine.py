@@ -98,11 +98,11 @@ def test_an_ensemble_scored_from_its_members_cached_logits_scores_as_the_ensembl
     from pneumo.training.calibration.calibrate import validation_dataset
     from pneumo.training.config import config_from_dict
     from pneumo.training.fit.trainer import ValidationScorer
-    from pneumo_runtime.preprocess import PreprocessContract
+    from pneumo_runtime.preprocess import PreprocessSettings
 
     checkpoints = [load_checkpoint(p) for p in (tiny_checkpoint, tiny_checkpoint_other_weights)]
     config = config_from_dict({**checkpoints[0]["config"], "data": str(kermany_mini), "shift_validation": True})
-    val_set = validation_dataset(config, PreprocessContract.from_dict(checkpoints[0]["preprocess"]), config.data)
+    val_set = validation_dataset(config, PreprocessSettings.from_dict(checkpoints[0]["preprocess"]), config.data)
     scorer = ValidationScorer(val_set, config, torch.device("cpu"))
     members = [model_from_checkpoint(p).model for p in (tiny_checkpoint, tiny_checkpoint_other_weights)]
     member_logits = [scorer.logits(m) for m in members]

@@ -11,7 +11,7 @@ from torch.utils.data import Dataset
 
 from pneumo_runtime.errors import PneumoError
 from pneumo_runtime.inputs import decode_image
-from pneumo_runtime.preprocess import PreprocessContract, field_of_view, prepare_gray, to_model_input
+from pneumo_runtime.preprocess import PreprocessSettings, field_of_view, prepare_gray, to_model_input
 
 from .samples import Sample
 
@@ -49,7 +49,7 @@ class XrayDataset(Dataset):
     whatever the label, so markers and text stop being a class cue (docs/experiments/2026-11-30-corner-swap.md).
     """
 
-    def __init__(self, samples: list[Sample], contract: PreprocessContract, augmentation: A.Compose | None = None,
+    def __init__(self, samples: list[Sample], contract: PreprocessSettings, augmentation: A.Compose | None = None,
                  corner_swap: float = 0.0):
         self.contract = contract
         self.augmentation = augmentation

@@ -20,7 +20,7 @@ from scipy.special import logsumexp
 from torch import nn
 
 from pneumo_runtime.errors import PneumoError
-from pneumo_runtime.preprocess import PreprocessContract, to_model_input
+from pneumo_runtime.preprocess import PreprocessSettings, to_model_input
 
 from ..checkpoint import model_from_checkpoint
 from ..config import TrainConfig
@@ -32,7 +32,7 @@ class SourceError(PneumoError, ValueError):
 
 class PredictionSource(Protocol):
     classes: list[str]
-    contract: PreprocessContract
+    contract: PreprocessSettings
     calibration: dict[str, Any] | None  # the stored calibration, None when there is none
     config: TrainConfig | None  # the training config (and so the validation split), when known
 
@@ -128,7 +128,7 @@ class OnnxSource:
         return list(self.onnx_model.contract.classes)
 
     @property
-    def contract(self) -> PreprocessContract:
+    def contract(self) -> PreprocessSettings:
         return self.onnx_model.contract.preprocess
 
     @property
@@ -173,7 +173,7 @@ def load_source(paths: Sequence[str | Path]) -> PredictionSource:
 
 
 # ----------------------------------------------------------------- batching over prepared images
-def model_inputs(prepared: np.ndarray, contract: PreprocessContract) -> np.ndarray:
+def model_inputs(prepared: np.ndarray, contract: PreprocessSettings) -> np.ndarray:
     """uint8 (N, S, S) prepared images (CLAHE + resize) -> float32 (N, 3, S, S) model inputs."""
     return np.stack([to_model_input(image, contract) for image in prepared]).astype(np.float32)
 

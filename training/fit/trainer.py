@@ -22,7 +22,7 @@ from torch.utils.data.distributed import DistributedSampler
 from tqdm import tqdm
 
 from pneumo_runtime.decision import softmax
-from pneumo_runtime.preprocess import ClaheSettings, PreprocessContract
+from pneumo_runtime.preprocess import ClaheSettings, PreprocessSettings
 
 from ..checkpoint import classes_for, code_version, ensemble_fields, load_checkpoint, rebuild_model, save_checkpoint
 from ..config import ConfigError, TrainConfig, save_yaml
@@ -106,9 +106,9 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def contract_for(config: TrainConfig, mean: tuple, std: tuple) -> PreprocessContract:
+def contract_for(config: TrainConfig, mean: tuple, std: tuple) -> PreprocessSettings:
     clahe = ClaheSettings(config.clahe, config.clahe_clip_limit, config.clahe_tile_grid)
-    return PreprocessContract(config.input_size, tuple(mean), tuple(std), clahe, config.ellipse_mask)
+    return PreprocessSettings(config.input_size, tuple(mean), tuple(std), clahe, config.ellipse_mask)
 
 
 @dataclass

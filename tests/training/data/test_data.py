@@ -6,7 +6,7 @@ import pytest
 from pneumo.training.data.dataset import XrayDataset
 from pneumo.training.data.samples import DataError, discover_kermany, load_samples, patient_id, read_csv
 from pneumo.training.data.split import patient_folds, patient_split
-from pneumo_runtime import PreprocessContract, preprocess
+from pneumo_runtime import PreprocessSettings, preprocess
 from pneumo_runtime.inputs import decode_image
 
 
@@ -58,14 +58,14 @@ def test_unreadable_images_are_skipped_and_counted(tmp_path, kermany_mini):
     shutil.copytree(kermany_mini, root)
     (root / "train" / "NORMAL" / "IM-9999-0001.jpeg").write_bytes(b"\xff\xd8 truncated")
     samples = discover_kermany(root, "train", "binary")
-    dataset = XrayDataset(samples, PreprocessContract())
+    dataset = XrayDataset(samples, PreprocessSettings())
     assert len(samples) == 17 and len(dataset) == 16
     assert dataset.report.skipped[0][0] == "IM-9999-0001.jpeg"
     assert "1 skipped" in dataset.report.summary()
 
 
 def test_training_uses_exactly_the_runtime_preprocessing(fixture_images):
-    contract = PreprocessContract()
+    contract = PreprocessSettings()
     samples = discover_kermany(fixture_images[0].parents[2], "train", "binary")
     dataset = XrayDataset(samples, contract)
     tensor, _ = dataset[0]

@@ -12,7 +12,7 @@ from pneumo.training.combine import AverageError, check_compatible
 from pneumo.training.config import ConfigError, TrainConfig, config_from_dict
 from pneumo.training.models import create_model
 from pneumo.training.models.ensemble import ensemble_of, member_count, member_downsample_factors
-from pneumo_runtime.preprocess import PreprocessContract
+from pneumo_runtime.preprocess import PreprocessSettings
 
 
 def _model(factor: int, seed: int) -> torch.nn.Module:
@@ -52,7 +52,7 @@ def test_a_mixed_resolution_ensemble_rebuilds_from_its_checkpoint() -> None:
     trio = ensemble_of([ensemble_of([_model(1, 0), _model(1, 1)]), _model(2, 2)])
     config = TrainConfig(model="custom_cnn", dropout=0.0)
     checkpoint = {"model_state": trio.state_dict(), "config": config.to_dict(), "classes": ["NORMAL", "PNEUMONIA"],
-                  "preprocess": PreprocessContract(input_size=64).to_dict(), **ensemble_fields(trio)}
+                  "preprocess": PreprocessSettings(input_size=64).to_dict(), **ensemble_fields(trio)}
     assert checkpoint["ensemble_input_downsample"] == [1, 1, 2]
     rebuilt = rebuild_model(checkpoint).model
     images = torch.randn(2, 3, 64, 64)
