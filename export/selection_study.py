@@ -9,7 +9,6 @@ patients. Prints the table and the decision the committed rule gives; test is ne
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from pneumo_runtime.predictor import default_model_path
 from pneumo_runtime.torch_twin import torch_twin
 
 from .site_adapt import adapt_batchnorm
+from .site_study import save_study
 
 WISE_ALPHAS = (0.5, 0.8)
 BN_IMAGES = 512
@@ -164,10 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    study = run(args.data, args.checkpoint, args.threads)
-    (args.out / "selection.json").write_text(json.dumps(study, indent=1))
-    (args.out / "selection.md").write_text(markdown(study))
-    print(markdown(study))
+    save_study(args.out, "selection", run(args.data, args.checkpoint, args.threads), markdown)
     return 0
 
 

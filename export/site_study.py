@@ -189,11 +189,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
-    study = run(args.data, args.model, args.checkpoint, args.seed, cache=args.out / "logits.npz")
-    (args.out / "site_study.json").write_text(json.dumps(study, indent=1))
-    (args.out / "site_study.md").write_text(markdown(study))
-    print(markdown(study))
+    save_study(args.out, "site_study", run(args.data, args.model, args.checkpoint, args.seed, cache=args.out / "logits.npz"), markdown)
     return 0
+
+
+def save_study(out: Path, name: str, study: dict, render) -> None:
+    """``name``.json (every number) and ``name``.md (the tables) in ``out``; the tables on stdout."""
+    (out / f"{name}.json").write_text(json.dumps(study, indent=1))
+    (out / f"{name}.md").write_text(render(study))
+    print(render(study))
 
 
 if __name__ == "__main__":
