@@ -63,7 +63,8 @@ def headline(metrics: dict) -> str:
         text += f"; accuracy {metrics['multiclass']['accuracy']['value']:.3f}"
     site = metrics.get("site")
     if site:
-        text += f"; at prevalence {site['prevalence']:.2f}: PPV {site['ppv']['value']:.3f}, NPV {site['npv']['value']:.3f}"
+        shown = {name: "n/a" if site[name]["value"] is None else f"{site[name]['value']:.3f}" for name in ("ppv", "npv")}  # None: no call of that kind
+        text += f"; at prevalence {site['prevalence']:.2f}: PPV {shown['ppv']}, NPV {shown['npv']}"
         if "operating_point" in site:
             text += f"; operating point {site['operating_point']['verdict'].split(':')[0]}"
     return text
