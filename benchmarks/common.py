@@ -21,9 +21,8 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-DATA = REPO.parent / "shared" / "data"
-if not DATA.is_dir():  # a git worktree lives one level deeper than the main checkout
-    DATA = Path("/work/shared/data") if Path("/work/shared/data").is_dir() else DATA
+# The data beside the checkout, as CI lays it out; PNEUMO_DATA points elsewhere (a worktree, another machine).
+DATA = Path(os.environ.get("PNEUMO_DATA", REPO.parent / "shared" / "data"))
 FULLRES = DATA / "kermany_fullres_sample"
 KERMANY = DATA / "kermany_224"
 RESULTS = Path(__file__).resolve().parent / "results"

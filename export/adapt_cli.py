@@ -30,7 +30,7 @@ from pneumo_runtime.torch_twin import torch_twin
 from .site_adapt import SiteAdaptationError, adapt_batchnorm, recalibration, site_contract
 
 MODEL_NAME = "model"
-BATCH = 32
+PARITY_FILMS = 32  # site films the exported graph is checked on against the adapted torch model
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,10 +69,6 @@ def labelled_samples(source: Path, task: str) -> list:
     return discover_kermany(source.parent, source.name, task)
 
 
-def logits_of(model: OnnxModel, batch: np.ndarray) -> np.ndarray:
-    return np.concatenate([model.logits(batch[i:i + BATCH]) for i in range(0, len(batch), BATCH)])
-
-
 def adapted_graph(base: OnnxModel, checkpoint_path: Path, films: np.ndarray, staged: Path, contract: ModelContract) -> dict:
     """AdaBN on the torch twin, a guard bank from the same films, exported and checked against torch."""
     import torch
@@ -94,8 +90,8 @@ def adapted_graph(base: OnnxModel, checkpoint_path: Path, films: np.ndarray, sta
     write_with_contract(export_onnx_proto(loaded.model, contract.preprocess.input_size, 17, guard_module), contract, staged)
     full_check(staged)
     with torch.no_grad():
-        torch_logits = loaded.model(torch.from_numpy(films[:BATCH])).numpy()
-    onnx_logits = OnnxModel(staged).logits(films[:BATCH])
+        torch_logits = loaded.model(torch.from_numpy(films[:PARITY_FILMS])).numpy()
+    onnx_logits = OnnxModel(staged).logits(films[:PARITY_FILMS])
     gap = float(np.abs(torch_logits - onnx_logits).max())
     if gap > 1e-3:
         raise SiteAdaptationError(f"the exported site model does not reproduce the adapted torch model (max |logit gap| {gap:.2e})")
@@ -136,7 +132,7 @@ def run(args: argparse.Namespace) -> dict:
             batch, kept = readable_inputs([s.path for s in samples], contract.preprocess)
             by_path = {s.path: s for s in samples}
             labels = np.array([by_path[p].label for p in kept])
-            calibration = recalibration(logits_of(OnnxModel(staged, verify=False), batch), labels, [by_path[p].patient for p in kept], contract)
+            calibration = recalibration(OnnxModel(staged, verify=False).logits(batch), labels, [by_path[p].patient for p in kept], contract)
             report["calibration"] = {k: calibration[k] for k in ("temperature", "threshold", "threshold_rule")} | {"films": len(kept)}
             methods.append("calibration")
             counts["labelled"] = len(kept)

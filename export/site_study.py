@@ -44,33 +44,15 @@ def torch_logits(model, films: np.ndarray) -> np.ndarray:
         return np.concatenate([model(torch.from_numpy(films[i:i + BATCH])).numpy() for i in range(0, len(films), BATCH)])
 
 
-def figures(logits: np.ndarray, labels: np.ndarray, patients: list[str], temperature: float, threshold: float, cutoff: float) -> dict:
-    from pneumo.training.calibration.fitting import expected_calibration_error, negative_log_likelihood, probabilities_from_logits
-    from pneumo.training.evaluation.intervals import patient_bootstrap_indices
-    from pneumo.training.evaluation.metrics import binary_metrics_at_threshold, threshold_free_metrics
-    from pneumo_runtime.decision import entropy_uncertainty
-
-    probabilities = probabilities_from_logits(logits, temperature)
-    resamples = patient_bootstrap_indices(patients, 200, seed=0)
-    at = binary_metrics_at_threshold(labels, probabilities[:, 1], threshold, [])
-    free = threshold_free_metrics(labels, probabilities, resamples)
-    referred = entropy_uncertainty(probabilities) > cutoff
-    pick = lambda entry: {"value": round(entry["value"], 4), "low": round(entry["ci_low"], 4), "high": round(entry["ci_high"], 4)}  # noqa: E731
-    return {
-        "auc_roc": pick(free["auc_roc"]), "sensitivity": pick(at["sensitivity"]), "specificity": pick(at["specificity"]),
-        "accuracy": pick(at["accuracy"]), "ece": round(expected_calibration_error(probabilities, labels), 4),
-        "nll": round(negative_log_likelihood(logits, labels, temperature), 4),
-        "brier": round(float(np.mean((probabilities[:, 1] - labels) ** 2)), 4), "referral_rate": round(float(referred.mean()), 4),
-        "n_images": int(len(labels)),
-    }
-
-
-def pooled(parts: list[tuple[np.ndarray, np.ndarray, list[str], float, float, float]]) -> dict:
+def pooled(parts: list[tuple[np.ndarray, np.ndarray, list[str], float, float, float]], intervals: bool = True) -> dict:
     """Each half scored with the settings fitted on the other, then the figures over all films at once.
 
     ``parts``: per half, (logits, labels, patients, temperature, threshold, referral cut-off).
+    ``intervals``: patient-bootstrap CIs for AUC; the learning curve's draws need only the values.
     """
-    from pneumo.training.calibration.fitting import probabilities_from_logits
+    from pneumo.training.calibration.fitting import expected_calibration_error, negative_log_likelihood, probabilities_from_logits
+    from pneumo.training.evaluation.intervals import patient_bootstrap_indices
+    from pneumo.training.evaluation.metrics import binary_metrics_at_threshold, threshold_free_metrics
     from pneumo_runtime.decision import entropy_uncertainty
 
     scaled = np.concatenate([logits / temperature for logits, _, _, temperature, _, _ in parts])
@@ -78,14 +60,20 @@ def pooled(parts: list[tuple[np.ndarray, np.ndarray, list[str], float, float, fl
     patients = [f"{half}:{patient}" for half, part in enumerate(parts) for patient in part[2]]
     thresholds = np.concatenate([np.full(len(part[1]), part[4]) for part in parts]).clip(1e-7, 1 - 1e-7)
     cutoffs = np.concatenate([np.full(len(part[1]), part[5]) for part in parts])
-    probabilities = probabilities_from_logits(scaled).clip(1e-12, 1.0)
-    # Per-film thresholds: move each film's logit margin by its threshold's logit, then decide at 0.5.
-    margin = np.log(probabilities[:, 1] / probabilities[:, 0]) - np.log(thresholds / (1 - thresholds))
-    result = figures(np.stack([np.zeros_like(margin), margin], axis=1), labels, patients, 1.0, 0.5, 1.0)
-    calibrated = figures(scaled, labels, patients, 1.0, 0.5, 1.0)  # threshold-free figures need the real probabilities
-    result.update({key: calibrated[key] for key in ("auc_roc", "ece", "nll", "brier")})
-    result["referral_rate"] = round(float((entropy_uncertainty(probabilities_from_logits(scaled)) > cutoffs).mean()), 4)
-    return result
+    probabilities = probabilities_from_logits(scaled)
+    # Per-film thresholds: each film's logit margin minus its threshold's logit, decided at 0.
+    margin = scaled[:, 1] - scaled[:, 0] - np.log(thresholds / (1 - thresholds))
+    at = binary_metrics_at_threshold(labels, margin, 0.0, [])
+    free = threshold_free_metrics(labels, probabilities, patient_bootstrap_indices(patients, 200, seed=0) if intervals else [])
+    pick = lambda entry: {"value": round(entry["value"], 4), "low": round(entry["ci_low"], 4), "high": round(entry["ci_high"], 4)}  # noqa: E731
+    return {
+        "auc_roc": pick(free["auc_roc"]), "sensitivity": pick(at["sensitivity"]), "specificity": pick(at["specificity"]),
+        "accuracy": pick(at["accuracy"]), "ece": round(expected_calibration_error(probabilities, labels), 4),
+        "nll": round(negative_log_likelihood(scaled, labels), 4),
+        "brier": round(float(np.mean((probabilities[:, 1] - labels) ** 2)), 4),
+        "referral_rate": round(float((entropy_uncertainty(probabilities) > cutoffs).mean()), 4),
+        "n_images": int(len(labels)),
+    }
 
 
 def draw(rng: np.random.Generator, labels: np.ndarray, count: int) -> np.ndarray:
@@ -158,7 +146,7 @@ def run(data: Path, model_name: str | None, checkpoint: Path | None, seed: int, 
     for family in families:
         for count in LABELLED_COUNTS:
             rng = np.random.default_rng(seed + count)
-            draws = [pooled(recalibrated(family, lambda half: draw(rng, labels[half], count))) for _ in range(DRAWS)]
+            draws = [pooled(recalibrated(family, lambda half: draw(rng, labels[half], count)), intervals=False) for _ in range(DRAWS)]
             curve[f"{family} + calibration, {count} labelled"] = summarise(draws)
     return {"model": contract.model_version, "data": f"{data.name}/test, halves of {len(halves[0])} and {len(halves[1])} films by patient",
             "seed": seed, "onnx_vs_torch_max_logit_gap": onnx_gap, "rows": rows, "labelled_curve": curve, "draws": DRAWS}

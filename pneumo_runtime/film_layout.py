@@ -48,11 +48,18 @@ def film_layout() -> dict:
     return json.loads((resources.files("pneumo_runtime") / TEMPLATE_FILE).read_text())
 
 
+@lru_cache(maxsize=1)
+def turned_templates() -> np.ndarray:
+    """(4, 64): the template turned by 0, 90, 180 and 270 degrees (counter-clockwise), built once."""
+    template = np.asarray(film_layout()["template"], np.float64).reshape(LAYOUT_SIDE, LAYOUT_SIDE)
+    turned = np.stack([np.rot90(template, quarter).ravel() for quarter in range(4)])
+    turned.flags.writeable = False  # cached and shared
+    return turned
+
+
 def layout_correlations(prepared: np.ndarray) -> np.ndarray:
     """Correlations with the template turned by 0, 90, 180 and 270 degrees (counter-clockwise)."""
-    template = np.asarray(film_layout()["template"], np.float64).reshape(LAYOUT_SIDE, LAYOUT_SIDE)
-    thumb = layout_thumbnail(prepared)
-    return np.array([thumb @ np.rot90(template, quarter).ravel() for quarter in range(4)])
+    return turned_templates() @ layout_thumbnail(prepared)
 
 
 def layout_refusal(prepared: np.ndarray) -> str | None:

@@ -37,10 +37,9 @@ def single_member(ensemble: PneumoClassifier, index: int, architecture: str) -> 
         raise ValueError(f"the ensemble has {len(backbones)} members; --member must be 1 to {len(backbones)}")
     single = create_model(architecture, ensemble.classifier.fc.out_features, pretrained="none")
     single.backbone.load_state_dict(backbones[index].state_dict())
+    width = single.classifier.fc.in_features  # every member is this architecture: the head is n equal slices
     with torch.no_grad():
-        widths = [b(torch.zeros(1, 3, 64, 64)).shape[1] for b in backbones]
-        start = sum(widths[:index])
-        single.classifier.fc.weight.copy_(ensemble.classifier.fc.weight[:, start:start + widths[index]] * len(backbones))
+        single.classifier.fc.weight.copy_(ensemble.classifier.fc.weight[:, index * width:(index + 1) * width] * len(backbones))
         single.classifier.fc.bias.copy_(ensemble.classifier.fc.bias)
     return single.eval()
 
