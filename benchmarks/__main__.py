@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import sys
 import time
 import traceback
 from pathlib import Path
+
+from pneumo_runtime.json_file import write_json
 
 from .common import RESULTS, machine
 from .report import write_markdown, write_plot
@@ -47,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
             failed.append(section)
         result["section_wall_s"] = time.perf_counter() - started
         report["sections"][section] = result
-        stem.with_suffix(".json").write_text(json.dumps(report, indent=1))  # after each section: a long run's numbers survive an interruption
+        write_json(stem.with_suffix(".json"), report)  # after each section: a long run's numbers survive an interruption
     write_markdown(report, stem.with_suffix(".md"))
     write_plot(report, stem.with_suffix(".png"))
     print(f"wrote {stem}.json, .md, .png")

@@ -20,12 +20,16 @@ from pathlib import Path
 
 import numpy as np
 
+from pneumo_runtime.batch import IMAGE_SUFFIXES
+from pneumo_runtime.data_root import data_root
+
 REPO = Path(__file__).resolve().parents[1]
-# The data beside the checkout, as CI lays it out; PNEUMO_DATA points elsewhere (a worktree, another machine).
-DATA = Path(os.environ.get("PNEUMO_DATA", REPO.parent / "shared" / "data"))
+DATA = data_root()
 FULLRES = DATA / "kermany_fullres_sample"
 KERMANY = DATA / "kermany_224"
 RESULTS = Path(__file__).resolve().parent / "results"
+MODELS = REPO / "pneumo_runtime" / "models"  # the shipped ONNX models and contracts
+WEIGHTS = REPO / "weights" / "pneumo_torch_weights"  # their torch weights
 LIBRARIES = ("numpy", "onnxruntime", "opencv-python-headless", "torch", "torchvision", "timm", "captum", "gradio", "fastapi")
 
 
@@ -105,4 +109,4 @@ def ratio(slow: list[float] | float, fast: list[float] | float) -> float:
 
 
 def images_in(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in {".jpeg", ".jpg", ".png"})
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)

@@ -1,11 +1,13 @@
 """A full-size film end to end in the runtime, stage by stage, and start-up (import + model load).
 
-    python -m benchmarks.end_to_end [--quick] [--rounds 2]
+    python -m benchmarks.end_to_end [--quick] [--rounds 2] [--models default default.int8] [--films FOLDER]
 
-On the 48 original-resolution films of kermany_fullres_sample. Stages are timed exactly as
+By default on the 48 original-resolution films of kermany_fullres_sample, for the shipped model
+and its INT8 version; ``--models`` takes any names or .onnx files ``pneumo-predict --model`` takes
+(an exported model, a zoo member), ``--films`` any folder of films. Stages are timed exactly as
 ``Predictor`` chains them (decode, preprocessing, guard before and after inference, inference,
-decision); ``Predictor.predict`` is timed as a whole beside them; FP32 and INT8 and default
-threads against one thread are interleaved film by film. CLAHE is also timed on the film's own
+decision); ``Predictor.predict`` is timed as a whole beside them; the models, and default threads
+against one thread, are interleaved film by film. CLAHE is also timed on the film's own
 decoded resolution and on the 224 px image, to show what resizing before CLAHE saves.
 Start-up is a fresh interpreter each time, as a user's first call sees it; ``pneumo-predict``
 over all the films is timed as a command too.
@@ -84,7 +86,7 @@ def clahe_cost(films: list[Path], rounds: int) -> dict:
     small = [cv2.resize(g, (224, 224), interpolation=cv2.INTER_AREA) for g in decoded]
     timings = {"full_resolution": [], "reduced_decode": [], "224px": []}
     for _ in range(rounds):
-        for a, b, c in zip(full, decoded, small):
+        for a, b, c in zip(full, decoded, small, strict=True):
             found = interleaved({"full_resolution": lambda a=a: clahe.apply(a), "reduced_decode": lambda b=b: clahe.apply(b),
                                  "224px": lambda c=c: clahe.apply(c)}, 1, warmup=0)
             for k, v in found.items():
@@ -98,7 +100,7 @@ def through_cli(films: list[Path], model: str, threads: int | None) -> dict:
     """``pneumo-predict`` over all the films as one command: wall time per film, start-up included."""
     command = [str(Path(sys.executable).with_name("pneumo-predict")), *map(str, films), "--model", model, "--format", "csv"]
     if not Path(command[0]).exists():
-        command[0:1] = [sys.executable, "-m", "pneumo_runtime.cli"]
+        command[0:1] = [sys.executable, "-m", "pneumo_runtime.predict_cli"]
     if threads:
         command += ["--threads", str(threads)]
     started = time.perf_counter()
@@ -107,13 +109,16 @@ def through_cli(films: list[Path], model: str, threads: int | None) -> dict:
     return {"returncode": done.returncode, "films": len(films), "wall_s": seconds, "ms_per_film_with_startup": seconds * 1000 / len(films)}
 
 
-def run(quick: bool = False, rounds: int = 2) -> dict:
+SHIPPED = ("default", "default.int8")
+
+
+def run(quick: bool = False, rounds: int = 2, models: tuple[str, ...] = SHIPPED, films_folder: Path = FULLRES) -> dict:
     from pneumo_runtime.predictor import Predictor
 
-    films = images_in(FULLRES)[: 2 if quick else None]
+    films = images_in(films_folder)[: 2 if quick else None]
     rounds = 1 if quick else rounds
     predictors = {f"{model}, {label}": Predictor(model, threads=threads)
-                  for model in ("default", "default.int8") for label, threads in (("default threads", None), ("1 thread", 1))}
+                  for model in models for label, threads in (("default threads", None), ("1 thread", 1))}
     whole: dict[str, list[float]] = {name: [] for name in predictors}
     stages: dict[str, dict[str, list[float]]] = {name: {} for name in predictors}
     for _ in range(rounds):
@@ -126,15 +131,17 @@ def run(quick: bool = False, rounds: int = 2) -> dict:
     report: dict = {"films": len(films), "rounds": rounds, "predict": {}, "ratios": {}}
     for name in predictors:
         report["predict"][name] = {"end_to_end": summary(whole[name]), "stages_p50_ms": {s: float(np.median(v)) for s, v in stages[name].items()}}
-    report["ratios"] = {
-        "int8_vs_fp32_end_to_end (default threads)": ratio(whole["default, default threads"], whole["default.int8, default threads"]),
-        "int8_vs_fp32_end_to_end (1 thread)": ratio(whole["default, 1 thread"], whole["default.int8, 1 thread"]),
-        "default_threads_vs_1_thread (fp32)": ratio(whole["default, 1 thread"], whole["default, default threads"]),
-    }
+    first = models[0]
+    report["ratios"] = {f"default_threads_vs_1_thread ({first})": ratio(whole[f"{first}, 1 thread"], whole[f"{first}, default threads"])}
+    if set(SHIPPED) <= set(models):
+        report["ratios"].update({
+            "int8_vs_fp32_end_to_end (default threads)": ratio(whole["default, default threads"], whole["default.int8, default threads"]),
+            "int8_vs_fp32_end_to_end (1 thread)": ratio(whole["default, 1 thread"], whole["default.int8, 1 thread"]),
+        })
     report["clahe"] = clahe_cost(films[:8], 1 if quick else 3)
-    report["startup"] = {model or "default": startup(model, 1 if quick else 5) for model in ("", "default.int8")}
+    report["startup"] = {model: startup(model, 1 if quick else 5) for model in models}
     report["cli"] = {f"{model}, {label}": through_cli(films, model, threads)
-                     for model in ("default", "default.int8") for label, threads in (("default threads", None), ("1 thread", 1))}
+                     for model in models for label, threads in (("default threads", None), ("1 thread", 1))}
     report["py_spy"] = shutil.which("py-spy") is not None
     return report
 
@@ -143,8 +150,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--models", nargs="+", default=list(SHIPPED), help="shipped model names or .onnx files, as pneumo-predict --model takes them")
+    parser.add_argument("--films", type=Path, default=FULLRES, help="folder of films (searched recursively)")
     args = parser.parse_args()
-    print(json.dumps(run(args.quick, args.rounds), indent=1))
+    print(json.dumps(run(args.quick, args.rounds, tuple(args.models), args.films), indent=1))
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from .common import FULLRES, REPO, images_in, interleaved, ratio, summary
+from .common import FULLRES, images_in, interleaved, ratio, summary
 
 
 def run(quick: bool = False, films: int = 8) -> dict:
@@ -21,9 +21,10 @@ def run(quick: bool = False, films: int = 8) -> dict:
     from pneumo.demo.torch_explain import TorchExplainer
     from pneumo_runtime.inputs import load_image
     from pneumo_runtime.predictor import Predictor
+    from pneumo_runtime.torch_twin import torch_twin
 
     predictor = Predictor()
-    captum = TorchExplainer(REPO / "pneumo_runtime" / "models" / "default.pt", predictor.contract)
+    captum = TorchExplainer(torch_twin(predictor.model.path), predictor.contract)
     paths = images_in(FULLRES)[: 1 if quick else films]
     rounds = 1 if quick else 3
 

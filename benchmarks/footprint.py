@@ -19,9 +19,7 @@ import tempfile
 from importlib import metadata
 from pathlib import Path
 
-from .common import REPO
-
-MODELS = REPO / "pneumo_runtime" / "models"
+from .common import MODELS, REPO, WEIGHTS
 
 
 def requirement_name(requirement: str) -> tuple[str, str | None]:
@@ -89,7 +87,7 @@ def wheel_mb() -> float | str:
 def run(quick: bool = False, wheel: bool = True) -> dict:
     return {"base_runtime": environment(None), "train": environment("train"),
             "wheel_mb": wheel_mb() if wheel and not quick else "not built (quick run)",
-            "models_mb": {path.name: round(path.stat().st_size / 1e6, 1) for path in sorted(MODELS.glob("*")) if path.suffix in {".onnx", ".pt"}}}
+            "models_mb": {path.name: round(path.stat().st_size / 1e6, 1) for path in [*sorted(MODELS.glob("*.onnx")), *sorted(WEIGHTS.glob("*.pt"))]}}
 
 
 def main() -> None:

@@ -22,10 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import KERMANY, REPO, images_in, interleaved, ratio, summary
+from pneumo_runtime.json_file import write_json
+
+from .common import KERMANY, MODELS, REPO, WEIGHTS, images_in, interleaved, ratio, summary
 
 SHIPPED = {"default": ("default.onnx", "default.int8.onnx", "default.pt"), "three_class": ("three_class.onnx", None, "three_class.pt")}
-MODELS = REPO / "pneumo_runtime" / "models"
 BATCHES = (1, 8, 32)
 
 # Run in a fresh interpreter: peak RSS of one process that loads one model and runs batch 1.
@@ -97,7 +98,7 @@ def measure(calls: dict, images: np.ndarray, rounds: int, throughput_rounds: int
     result = {name: {"batch1": summary(values)} for name, values in latency.items()}
     for size in BATCHES:
         batch = np.ascontiguousarray(images[:size])
-        timings = interleaved({name: (lambda c=c: c(batch)) for name, c in calls.items()}, throughput_rounds)
+        timings = interleaved({name: (lambda c=c, batch=batch: c(batch)) for name, c in calls.items()}, throughput_rounds)
         for name, values in timings.items():
             result[name][f"throughput_batch{size}_img_s"] = float(size * 1000 / np.median(values))
     fp32 = latency["onnxruntime-fp32"]
@@ -112,13 +113,13 @@ def shipped(name: str, images: np.ndarray, rounds: int, throughput_rounds: int, 
     from pneumo_runtime.model import OnnxModel
 
     fp32_file, int8_file, torch_file = SHIPPED[name]
-    torch_model = model_from_checkpoint(MODELS / torch_file).model
+    torch_model = model_from_checkpoint(WEIGHTS / torch_file).model
     fp32 = OnnxModel(MODELS / fp32_file, threads=threads)
     int8 = OnnxModel(MODELS / int8_file, threads=threads) if int8_file else None
     result = measure(contenders(torch_model, fp32, int8), images, rounds, throughput_rounds)
     files = {"pytorch": torch_file, "onnxruntime-fp32": fp32_file, "onnxruntime-int8": int8_file}
     for backend, row in result.items():
-        path = MODELS / files[backend]
+        path = (WEIGHTS if backend == "pytorch" else MODELS) / files[backend]
         row["file_mb"] = path.stat().st_size / 1e6
         if rss:
             row["peak_rss_mb"] = peak_rss_mb("torch" if backend == "pytorch" else "onnx", str(path), threads)
@@ -208,7 +209,7 @@ def main() -> None:
         from .common import machine
 
         command = "python -m benchmarks.inference " + " ".join(sys.argv[1:])
-        args.out.write_text(json.dumps({"machine": machine(), "quick": args.quick, "command": command, "note": "", "sections": {"inference": result}}, indent=1))
+        write_json(args.out, {"machine": machine(), "quick": args.quick, "command": command, "note": "", "sections": {"inference": result}})
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import random
 import time
 from pathlib import Path
@@ -23,8 +22,10 @@ import onnxruntime as ort
 
 from pneumo_runtime.contract import INPUT_NAME
 from pneumo_runtime.inputs import model_input
+from pneumo_runtime.json_file import write_json
 from pneumo_runtime.model import OnnxModel, session_options
 from pneumo_runtime.predictor import Predictor, resolve_model
+from pneumo_runtime.torch_twin import torch_twin
 
 from .common import (
     FULLRES,
@@ -65,12 +66,9 @@ def validation_samples(count: int, checkpoint: Path) -> tuple[list[Path], np.nda
 
 
 def auc(model: OnnxModel, images: np.ndarray, labels: np.ndarray) -> float:
-    from sklearn.metrics import roc_auc_score
+    from pneumo.training.evaluation.metrics import auc_roc
 
-    probabilities = model.calibrated_probabilities(model.logits(images))
-    if probabilities.shape[1] == 2:
-        return float(roc_auc_score(labels, probabilities[:, model.contract.positive_index]))
-    return float(roc_auc_score(labels, probabilities, multi_class="ovr", average="macro", labels=list(range(probabilities.shape[1]))))
+    return auc_roc(labels, model.calibrated_probabilities(model.logits(images)))
 
 
 def session_settings(path: Path, films: list[Path], rounds: int) -> dict:
@@ -105,7 +103,7 @@ def main(argv: list[str] | None = None) -> dict:
     args.out.mkdir(parents=True, exist_ok=True)
     fp32_path = resolve_model(args.model)
     fp32 = OnnxModel(fp32_path)
-    val_paths, labels, calibration_paths = validation_samples(args.val_images, fp32_path.with_suffix(".pt"))
+    val_paths, labels, calibration_paths = validation_samples(args.val_images, torch_twin(fp32_path))
     val = np.stack([model_input(p, fp32.contract.preprocess) for p in val_paths])
     calibration = np.stack([model_input(p, fp32.contract.preprocess) for p in calibration_paths[:args.calibration_images]])
     fp32_auc = auc(fp32, val, labels)
@@ -149,7 +147,7 @@ def main(argv: list[str] | None = None) -> dict:
     args.results.mkdir(parents=True, exist_ok=True)
     stamp = report["machine"]["date_utc"][:10]
     target = args.results / f"{stamp}-{report['machine']['hostname']}-int8.json"
-    target.write_text(json.dumps(report, indent=1))
+    write_json(target, report)
     for name, row in report["variants"].items():
         print(f"{name:32s} AUC loss {row['auc_loss']:+.4f}  end-to-end x{row['end_to_end_speedup_vs_fp32 (default threads)']:.2f} "
               f"(1 thread x{row['end_to_end_speedup_vs_fp32 (1 thread)']:.2f})  {row['size_mb']:.1f} MB")

@@ -6,6 +6,8 @@ import json
 import sys
 from pathlib import Path
 
+from pneumo_runtime.json_file import write_json
+
 
 def fmt(value, digits: int = 1) -> str:
     if value is None:
@@ -145,7 +147,7 @@ def write_plot(report: dict, path: Path) -> None:
         for stage in stages:
             values = [predict[n]["stages_p50_ms"][stage] for n in names]
             axes[1].barh(names, values, left=left, label=stage)
-            left = [a + b for a, b in zip(left, values)]
+            left = [a + b for a, b in zip(left, values, strict=True)]
         axes[1].set_xlabel("full-size film, p50 per stage, ms")
         axes[1].legend(fontsize=7)
     m = report["machine"]
@@ -176,6 +178,6 @@ if __name__ == "__main__":  # re-render: python -m benchmarks.report A.json [B.j
     data = merged(sources)
     stem = out or sources[0].with_suffix("")
     if out is not None:
-        stem.with_suffix(".json").write_text(json.dumps(data, indent=1))
+        write_json(stem.with_suffix(".json"), data)
     write_markdown(data, stem.with_suffix(".md"))
     write_plot(data, stem.with_suffix(".png"))

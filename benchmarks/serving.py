@@ -5,7 +5,7 @@
 Each server is launched here on loopback (a free port). Single: ``/predict`` and ``/explain`` called
 one after another, median and p95 wall time. Concurrent: ``--requests`` predictions from
 ``--clients`` clients at once (the reliability test's load), with failures counted. The REST
-service (``pneumo.demo.rest``) is timed where this checkout has it; otherwise it is recorded as not
+service (``pneumo.serve.rest``) is timed where this checkout has it; otherwise it is recorded as not
 available. Targets on a CPU (the demo's): prediction < 1 s, heatmap < 3 s.
 """
 
@@ -56,7 +56,7 @@ def demo_api(image: Path, count: int, clients: int, requests: int) -> dict:
 
     from pneumo.demo.analysis import DemoService
     from pneumo.demo.app import build_app
-    from pneumo.demo.cli import MAX_FILE_SIZE
+    from pneumo.demo.demo_cli import MAX_FILE_SIZE
     from pneumo_runtime.predictor import Predictor
 
     app = build_app(service=DemoService(Predictor()))
@@ -89,17 +89,17 @@ def demo_api(image: Path, count: int, clients: int, requests: int) -> dict:
 
 
 def rest_service(image: Path, count: int, clients: int, requests: int) -> dict:
-    """Times ``POST /v1/predict`` of ``pneumo.demo.rest`` when it exists (its ``app`` or ``create_app()``)."""
-    if importlib.util.find_spec("pneumo.demo") is None or importlib.util.find_spec("pneumo.demo.rest") is None:
-        return {"available": False, "note": "not available: this checkout has no pneumo.demo.rest"}
+    """Times ``POST /v1/predict`` of ``pneumo.serve.rest`` when it exists (its ``app`` or ``create_app()``)."""
+    if importlib.util.find_spec("pneumo.serve") is None or importlib.util.find_spec("pneumo.serve.rest") is None:
+        return {"available": False, "note": "not available: this checkout has no pneumo.serve.rest"}
     import httpx
     import uvicorn
 
-    from pneumo.demo import rest
+    from pneumo.serve import rest
 
     app = rest.create_app() if hasattr(rest, "create_app") else getattr(rest, "app", None)
     if app is None:
-        return {"available": False, "note": "pneumo.demo.rest has neither create_app() nor app"}
+        return {"available": False, "note": "pneumo.serve.rest has neither create_app() nor app"}
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
     thread = threading.Thread(target=server.run, daemon=True)

@@ -1,4 +1,4 @@
 """The Gradio demo (``pneumo-demo``): a browser front end and HTTP API over ``pneumo_runtime``.
 
-Importing this package launches nothing; ``pneumo.demo.cli:main`` does.
+Importing this package launches nothing; ``pneumo.demo.demo_cli:main`` does.
 """

@@ -11,6 +11,7 @@ import numpy as np
 from pneumo_runtime.decision import REJECTED
 from pneumo_runtime.errors import ModelError
 from pneumo_runtime.predictor import Prediction, Predictor
+from pneumo_runtime.records import prediction_record
 from pneumo_runtime.torch_twin import torch_twin
 
 from .texts import recommendation
@@ -62,16 +63,16 @@ class DemoService:
         self.explain_mode = explain_mode
         self.note = note or (GRADCAM_METHOD if explainer else CAM_METHOD)
 
-    def predict(self, source: str | Path | bytes) -> Analysis:
+    def predict(self, source: str | Path | bytes, patient_age: str | float | None = None) -> Analysis:
         started = time.perf_counter()
-        prediction = self.predictor.predict(source)
+        prediction = self.predictor.predict(source, patient_age=patient_age)
         return self._analysis(prediction, started)
 
-    def explain(self, source: str | Path | bytes) -> Analysis:
+    def explain(self, source: str | Path | bytes, patient_age: str | float | None = None) -> Analysis:
         started = time.perf_counter()
         if self.explain_mode == "off":
-            return self._analysis(self.predictor.predict(source), started)
-        explanation = self.predictor.explain(source)  # the runtime CAM costs one matrix product: always computed
+            return self._analysis(self.predictor.predict(source, patient_age=patient_age), started)
+        explanation = self.predictor.explain(source, patient_age=patient_age)  # the runtime CAM costs one matrix product: always computed
         prediction, gray, heatmap, method, attention = explanation.prediction, explanation.image, explanation.heatmap, CAM_METHOD, None
         if heatmap is not None and self.explainer is not None:
             heatmap = self.explainer.gradcam_map(gray, explanation.target_class)
@@ -84,20 +85,8 @@ class DemoService:
     def _analysis(self, prediction: Prediction, started: float, gray: np.ndarray | None = None, heatmap: np.ndarray | None = None,
                   attention: np.ndarray | None = None, method: str = "") -> Analysis:
         total_ms = (time.perf_counter() - started) * 1000
-        details = {
-            "decision": prediction.decision,
-            "label": prediction.label,
-            "probabilities": prediction.probabilities,
-            "threshold": prediction.threshold,
-            "uncertainty": prediction.uncertainty,
-            "uncertainty_cutoff": self.contract.uncertainty.cutoff,
-            "reason": prediction.reason,
-            "recommendation": recommendation(prediction.decision, prediction.reason),
-            "explanation_method": method or None,
-            "processing_ms": round(total_ms, 1),
-            "model_version": self.contract.model_version,
-            "disclaimer": self.contract.disclaimer,
-        }
+        details = {**prediction_record(prediction, self.contract, total_ms),
+                   "recommendation": recommendation(prediction.decision, prediction.reason), "explanation_method": method or None}
         return Analysis(prediction, details, gray, heatmap, attention, method, {"total": total_ms})
 
 

@@ -104,7 +104,7 @@ def build_app(predictor: Predictor | None = None, service: DemoService | None = 
     field_of_view = contract.preprocess.ellipse_mask  # outlined on every map: the model saw nothing outside it
     target = heatmap_target(contract)
 
-    def run(kind: str, path: str | None) -> Analysis:
+    def run(kind: str, path: str | None, age: str | None) -> Analysis:  # age None: the API client left it out
         if not path:
             raise gr.Error("Upload a chest X-ray first (JPEG, PNG, BMP or DICOM).")
         if not Path(path).is_file():
@@ -113,7 +113,7 @@ def build_app(predictor: Predictor | None = None, service: DemoService | None = 
             # Bytes, not the path: error messages then never carry the upload's file name, which
             # may identify a patient, and Gradio may print them to the server console.
             data = Path(path).read_bytes()
-            return service.explain(data) if kind == "explain" else service.predict(data)
+            return service.explain(data, patient_age=age) if kind == "explain" else service.predict(data, patient_age=age)
         except PneumoError as exc:
             raise gr.Error(str(exc)) from None
         except Exception as exc:  # one line for the user, never a traceback, never the input
@@ -121,12 +121,12 @@ def build_app(predictor: Predictor | None = None, service: DemoService | None = 
         finally:
             discard_upload(path, keep)
 
-    def predict(path: str | None) -> tuple[Any, str, dict]:
-        analysis = run("predict", path)
+    def predict(path: str | None, age: str | None = None) -> tuple[Any, str, dict]:
+        analysis = run("predict", path, age)
         return label_value(analysis), headline_html(analysis), analysis.details
 
-    def explain(path: str | None, opacity: float) -> tuple[Any, ...]:
-        analysis = run("explain", path)
+    def explain(path: str | None, opacity: float, age: str | None = None) -> tuple[Any, ...]:
+        analysis = run("explain", path, age)
         original, overlay, notes = image_panels(analysis, opacity, target, field_of_view)
         return (label_value(analysis), headline_html(analysis), analysis.details, original, overlay, notes,
                 attention_panel(analysis, opacity, field_of_view))
@@ -141,8 +141,11 @@ def build_app(predictor: Predictor | None = None, service: DemoService | None = 
                 upload = upload_field(label="Chest X-ray: JPEG, PNG, BMP or DICOM", file_types=ACCEPTED_TYPES, elem_id="upload",
                                       height=100)
                 with gr.Row():
-                    analyse_button = gr.Button("Analyse", variant="primary", elem_id="analyse")
-                    predict_button = gr.Button("Prediction only", elem_id="predict")
+                    # Text, not a number box: an empty number box reaches the server as 0, a newborn's age.
+                    age = gr.Textbox(label="Patient age in years (optional; for ages 1-5)", placeholder="Age (years)",
+                                     show_label=False, container=False, max_lines=1, min_width=100, elem_id="patient-age")
+                    analyse_button = gr.Button("Analyse", variant="primary", elem_id="analyse", min_width=100)
+                    predict_button = gr.Button("Prediction only", elem_id="predict", min_width=100)
                 headline = gr.HTML(page.empty_headline(), elem_id="headline")
                 label = gr.Label(label="Calibrated probabilities", show_heading=False, elem_id="label")
                 with gr.Accordion("Details (JSON)", open=False, elem_id="details-accordion"):
@@ -160,10 +163,10 @@ def build_app(predictor: Predictor | None = None, service: DemoService | None = 
                 attention = gr.HTML(visible=has_attention, elem_id="attention")
 
         pictures = [original, overlay, notes, attention]
-        analysed = analyse_button.click(explain, [upload, opacity], [label, headline, details, *pictures], api_name="explain")
+        analysed = analyse_button.click(explain, [upload, opacity, age], [label, headline, details, *pictures], api_name="explain")
         predict_button.click(lambda: clear_pictures("Prediction only: no map computed."), None, pictures, queue=False,
                              api_visibility="private")
-        predicted = predict_button.click(predict, [upload], [label, headline, details], api_name="predict")
+        predicted = predict_button.click(predict, [upload, age], [label, headline, details], api_name="predict")
         for event in (analysed, predicted):
             event.then(show_probabilities, [details], [label], queue=False, api_visibility="private")
         upload.upload(lambda: (page.empty_headline(), gr.update(value=None, visible=True), None, *clear_pictures("")), None,

@@ -10,6 +10,7 @@ import html
 
 from pneumo_runtime.contract import ModelContract
 from pneumo_runtime.decision import REFER, REJECTED
+from pneumo_runtime.scope import scope_line
 
 from .overlay import BORDER_BAND, Peak
 from .texts import model_card_line, site_line
@@ -64,7 +65,8 @@ def header(contract: ModelContract) -> str:
         '<h1 style="font-size:20px;margin:0 0 2px 0;">pneumo: pneumonia second opinion on chest X-rays</h1>'
         f'<div><strong>{esc(contract.disclaimer)}</strong></div>'
         f'<div class="pneumo-model">{esc(model_card_line(contract))}{site_html}</div>'
-        f'<div class="pneumo-intended-use">Intended use: {esc(contract.intended_use)}</div></header>'
+        f'<div class="pneumo-intended-use">Intended use: {esc(contract.intended_use)}</div>'
+        f'<div class="pneumo-scope">Scope: {esc(scope_line(contract.population_check))}.</div></header>'
     )
 
 

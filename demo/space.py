@@ -39,7 +39,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # pneumo_runtime/ and pneumo/demo/ sit here
 
-from pneumo.demo.cli import main  # noqa: E402
+from pneumo.demo.demo_cli import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main({argv!r}))
@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         out = build_space(args.out, args.model)
     except PneumoError as exc:
-        print(f"space: error: {exc}", file=sys.stderr)
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 2
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file()) / 2**20
     print(f"wrote the Space to {out} ({size:.1f} MB); push it with Git LFS installed (.gitattributes puts *.onnx under LFS)")

@@ -18,9 +18,16 @@ SHOWN_METRICS = (("auc_roc", "AUC"), ("sensitivity", "sensitivity"), ("specifici
                  ("n_images", "images"))
 
 
+OUT_OF_SCOPE = "outside intended use"
+
+
 def recommendation(decision: str, reason: str) -> str:
+    if decision == REJECTED and reason.startswith(OUT_OF_SCOPE):
+        return f"Not analysed: {reason}."
     if decision == REJECTED:
         return f"Not analysed: {reason}. Upload a frontal chest X-ray."
+    if decision == REFER and reason.startswith(OUT_OF_SCOPE):
+        return "Possibly outside the population the model was trained on: a radiologist reads this film; no model result is given."
     return RECOMMENDATIONS.get(decision, OTHER_CLASS)
 
 

@@ -51,7 +51,10 @@ def export_onnx_proto(model: nn.Module, input_size: int, opset: int, guard: nn.M
 
 
 def write_with_contract(proto: onnx.ModelProto, contract: ModelContract, path: Path) -> ModelContract:
-    """Embed the contract in ``metadata_props``, write the file, then record its hash in the sidecar."""
+    """Embed the contract in ``metadata_props``, write the file, then record its hash in the sidecar.
+    A population check is left out: it is fitted on the written file's features and sealed to its
+    hash afterwards (``population_fit.seal``), so a carried-over one would belong to another file."""
+    contract = dataclasses.replace(contract, population_check=None)
     del proto.metadata_props[:]
     entry = proto.metadata_props.add()
     entry.key, entry.value = METADATA_KEY, contract.to_json()
@@ -69,6 +72,10 @@ def reseal(path: Path, contract: ModelContract) -> ModelContract:
         sealed = write_with_contract(onnx.load(str(path)), dataclasses.replace(contract, onnx_sha256=""), staged)
         os.replace(sidecar_path(staged), sidecar_path(path))
         os.replace(staged, path)
+    if contract.population_check is not None:  # same graph, same features: the same check, bound to the new file
+        from .guard.population_fit import seal
+
+        seal(path, contract.population_check)
     return sealed
 
 

@@ -116,7 +116,7 @@ def score(model: OnnxModel, images: np.ndarray, labels: np.ndarray) -> ModelScor
     from pneumo.training.evaluation.metrics import auc_roc  # the one AUC rule; lazy: the light export paths stay torch-free
 
     auc = auc_roc(labels, probabilities)
-    accuracy = accuracy_score(labels, predicted_indices(probabilities, model.contract))
+    accuracy = accuracy_score(labels, predicted_indices(probabilities, model.contract.threshold, model.contract.positive_index))
     return ModelScore(float(auc), float(accuracy), latency_ms(model, images[:1]), model.path.stat().st_size / 1e6)
 
 

@@ -7,7 +7,7 @@ definition and training cannot drift away from what a clinic laptop runs.
 pneumo is a second-opinion tool for research and education. It is not a diagnostic device.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"  # changes with pneumo_torch_weights.__version__ whenever a shipped model changes
 
 from .errors import ImageDecodeError, InvalidImageError, ModelError, PneumoError
 from .inputs import decode_image, load_image

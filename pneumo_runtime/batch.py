@@ -12,11 +12,12 @@ import os
 import signal
 import sys
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
+from .arguments import available_cores
 from .errors import PneumoError
 from .predictor import Prediction, Predictor
 
@@ -56,18 +57,15 @@ def expand(paths: list[Path], recursive: bool) -> list[Path]:
 
 
 def row(path: Path | str, result: Prediction | PneumoError) -> dict:
+    """One row of ``COLUMNS``: ``Prediction.to_dict()`` projected onto them, the decision as ``prediction``."""
     if isinstance(result, PneumoError):
         return {"path": str(path), "prediction": "ERROR", "p_pneumonia": None, "uncertainty": None, "threshold": None, "reason": "", "error": str(result)}
-    return {"path": str(path), "prediction": result.decision, "p_pneumonia": result.p_pneumonia, "uncertainty": result.uncertainty,
-            "threshold": result.threshold, "reason": result.reason, "error": ""}
+    record = result.to_dict()
+    return {"path": str(path), "prediction": record["decision"], **{key: record[key] for key in COLUMNS[2:6]}, "error": ""}
 
 
 def predict_row(predictor: Predictor, path: Path | str) -> dict:
     return row(path, predictor.predict_batch([Path(path)])[0])
-
-
-def available_cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def threads_per_worker(workers: int, threads: int | None) -> int | None:
@@ -81,14 +79,15 @@ def threads_per_worker(workers: int, threads: int | None) -> int | None:
 class BatchPredictor:
     """Rows for an iterable of paths, in the order given."""
 
-    def __init__(self, model: str | Path | None = None, workers: int = 1, threads: int | None = None, max_pixels: int | None = None):
+    def __init__(self, model: str | Path | None = None, workers: int = 1, threads: int | None = None, max_pixels: int | None = None,
+                 patient_age: str | float | None = None):
         self.workers = workers
-        self.settings = (model, threads_per_worker(workers, threads), max_pixels)
-        # Loaded here even with workers: a bad or tampered model is refused once, before any work.
-        self.predictor = Predictor(model, threads=self.settings[1], **_max_pixels(max_pixels))
+        self.settings = (model, threads_per_worker(workers, threads), max_pixels, patient_age)
+        # Loaded here even with workers: a bad model or a bad age is refused once, before any work.
+        self.predictor: Predictor | None = Predictor(model, threads=self.settings[1], patient_age=patient_age, **_max_pixels(max_pixels))
 
-    def rows(self, paths: Iterable[Path]) -> Iterator[dict]:
-        if self.workers == 1:
+    def rows(self, paths: Iterable[Path]) -> Generator[dict, None, None]:
+        if self.workers == 1 and self.predictor is not None:
             for path in paths:
                 yield predict_row(self.predictor, path)
             return
@@ -135,11 +134,11 @@ def _result(path: Path, future) -> dict:
 _worker_predictor: Predictor | None = None
 
 
-def _start_worker(model, threads, max_pixels, parent: int) -> None:
+def _start_worker(model, threads, max_pixels, patient_age, parent: int) -> None:
     global _worker_predictor
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it stops cleanly
     _die_with_parent(parent)
-    _worker_predictor = Predictor(model, threads=threads, **_max_pixels(max_pixels))
+    _worker_predictor = Predictor(model, threads=threads, patient_age=patient_age, **_max_pixels(max_pixels))
 
 
 def _die_with_parent(parent: int) -> None:
@@ -155,4 +154,6 @@ def _die_with_parent(parent: int) -> None:
 
 
 def _worker_row(path: str) -> dict:
+    if _worker_predictor is None:
+        raise RuntimeError("a worker predicts only after _start_worker")
     return predict_row(_worker_predictor, path)

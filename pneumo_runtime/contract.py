@@ -17,6 +17,7 @@ from typing import Any
 from .errors import ModelError
 from .guard import GuardSettings
 from .preprocess import PreprocessSettings
+from .scope import PopulationCheck
 
 FORMAT_VERSION = 1
 METADATA_KEY = "pneumo_contract"
@@ -57,6 +58,9 @@ class ModelContract:
     # adapted (batch-norm statistics, calibration), from which model, and on how many films.
     site_adaptation: dict[str, Any] = field(default_factory=dict)
     onnx_sha256: str = ""  # only in the sidecar: a file cannot carry its own hash
+    # Only in the sidecar too, bound to the model file by its own digest (scope.PopulationCheck):
+    # it is fitted after export on the exported model's features, so it cannot be inside the file.
+    population_check: PopulationCheck | None = None
     format_version: int = FORMAT_VERSION
 
     @property
@@ -87,10 +91,11 @@ class ModelContract:
         data["classes"] = list(self.classes)
         data["cam_weights"] = [list(row) for row in self.cam_weights]
         data["cam_bias"] = list(self.cam_bias)
+        data["population_check"] = self.population_check.to_dict() if self.population_check else None
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "ModelContract":
+    def from_dict(cls, data: dict[str, Any]) -> ModelContract:
         try:
             if int(data["format_version"]) > FORMAT_VERSION:
                 raise ModelError(f"model contract version {data['format_version']} is newer than this runtime supports ({FORMAT_VERSION}); upgrade pneumo")
@@ -101,6 +106,8 @@ class ModelContract:
             values["guard"] = GuardSettings.from_dict(data.get("guard", {}))
             values["cam_weights"] = tuple(tuple(float(v) for v in row) for row in data["cam_weights"])
             values["cam_bias"] = tuple(float(v) for v in data["cam_bias"])
+            population = data.get("population_check")
+            values["population_check"] = PopulationCheck.from_dict(population) if population else None
             return cls(**values)
         except ModelError:
             raise
@@ -145,3 +152,5 @@ def verify_hash(onnx_path: str | Path, contract: ModelContract) -> None:
     actual = file_sha256(onnx_path)
     if actual != contract.onnx_sha256:
         raise ModelError(f"{Path(onnx_path).name} failed its integrity check (SHA-256 {actual[:12]}... != {contract.onnx_sha256[:12]}...): the file was modified or damaged")
+    if contract.population_check is not None:
+        contract.population_check.verify(contract.onnx_sha256, Path(onnx_path).name)

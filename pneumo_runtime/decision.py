@@ -17,23 +17,23 @@ def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     return exp / exp.sum(axis=1, keepdims=True)
 
 
-def predicted_labels(probabilities: np.ndarray, threshold: float | None, positive_index: int = 1) -> np.ndarray:
-    """The decision rule. Two classes with a threshold: the positive class when P(positive) >= threshold,
-    else the other one. Without a threshold, or with more classes: argmax."""
+def predicted_indices(probabilities: np.ndarray, threshold: float | None = None, positive_index: int = 1) -> np.ndarray:
+    """The decision rule, as class indices. Two classes with a threshold: the positive class when
+    P(positive) >= threshold, else the other one. Without a threshold, or with more classes: argmax."""
     if threshold is None or probabilities.shape[1] != 2:
         return probabilities.argmax(axis=1)
     return np.where(probabilities[:, positive_index] >= threshold, positive_index, 1 - positive_index)
 
 
-def referred(uncertainty: np.ndarray, cutoff: float | None) -> np.ndarray:
+def referred(uncertainty: np.ndarray, cutoff: float | np.ndarray | None) -> np.ndarray:
     """The referral rule: REFER when the uncertainty exceeds the cut-off; without a cut-off, nothing is referred."""
     uncertainty = np.asarray(uncertainty)
     return uncertainty > cutoff if cutoff is not None else np.zeros(uncertainty.shape, dtype=bool)
 
 
-def predicted_indices(probabilities: np.ndarray, contract: ModelContract) -> np.ndarray:
-    """The decision rule under a model's contract (its threshold and positive class)."""
-    return predicted_labels(probabilities, contract.threshold, contract.positive_index if len(contract.classes) == 2 else 1)
+def decision_names(indices: np.ndarray, refer: np.ndarray, classes: list[str] | tuple[str, ...]) -> list[str]:
+    """REFER where referred, else the predicted class's name."""
+    return [REFER if r else classes[k] for k, r in zip(indices, refer, strict=True)]
 
 
 def entropy_uncertainty(probabilities: np.ndarray) -> np.ndarray:
@@ -45,8 +45,6 @@ def entropy_uncertainty(probabilities: np.ndarray) -> np.ndarray:
 
 def decisions(probabilities: np.ndarray, contract: ModelContract) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """(label indices, uncertainties, decision names): REFER when uncertainty exceeds the cut-off."""
-    labels = predicted_indices(probabilities, contract)
+    labels = predicted_indices(probabilities, contract.threshold, contract.positive_index)
     uncertainty = entropy_uncertainty(probabilities)
-    refer = referred(uncertainty, contract.uncertainty.cutoff)
-    names = [REFER if r else contract.classes[k] for k, r in zip(labels, refer)]
-    return labels, uncertainty, names
+    return labels, uncertainty, decision_names(labels, referred(uncertainty, contract.uncertainty.cutoff), contract.classes)

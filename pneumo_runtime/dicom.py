@@ -12,6 +12,7 @@ import io
 import numpy as np
 
 from .errors import ImageDecodeError, InvalidImageError
+from .scope import DicomScope, dicom_age
 
 
 def _pydicom():
@@ -31,6 +32,22 @@ def dicom_size(data: bytes) -> tuple[int, int, int]:
         return int(dataset.Columns), int(dataset.Rows), int(getattr(dataset, "NumberOfFrames", 1) or 1)
     except Exception:
         raise ImageDecodeError("unreadable DICOM header (or a DICOM without an image)") from None
+
+
+def dicom_scope(data: bytes) -> DicomScope:
+    """The tags that decide scope (age, body part, view, modality), from the header alone. The
+    values stay in memory: they are compared, never logged or echoed beyond a defined term."""
+    pydicom, _ = _pydicom()
+    try:
+        dataset = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True)
+    except Exception:
+        raise ImageDecodeError("unreadable DICOM header (or a DICOM without an image)") from None
+
+    def text(keyword: str) -> str:
+        return str(getattr(dataset, keyword, "") or "")
+
+    age = dicom_age(text("PatientAge"), text("PatientBirthDate"), [text("StudyDate"), text("AcquisitionDate"), text("SeriesDate")])
+    return DicomScope(age_years=age, body_part=text("BodyPartExamined"), view_position=text("ViewPosition"), modality=text("Modality"))
 
 
 def decode_dicom(data: bytes) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 At 8 x 8 pixels every frontal chest film looks alike: dark lungs either side of a bright
 mediastinum and spine, bright shoulders and abdomen. The mean of the training films at that size is
-the template (``film_layout.json``, made by ``python -m pneumo.export.film_layout_fit``). A film's
+the template (``film_layout.json``, made by ``python -m pneumo.export.guard.layout_fit``). A film's
 layout correlation is the Pearson correlation of its own 8 x 8 thumbnail with the template:
 
 - real frontal films correlate strongly (0.38 and up on every Kermany training film);
@@ -62,14 +62,33 @@ def layout_correlations(prepared: np.ndarray) -> np.ndarray:
     return turned_templates() @ layout_thumbnail(prepared)
 
 
+def _best_match(prepared: np.ndarray) -> tuple[float, np.ndarray, int, float]:
+    """(cut-off, the four correlations, the best-matching quarter turn, its correlation)."""
+    correlations = layout_correlations(prepared)
+    quarter = int(np.abs(correlations).argmax())
+    return float(film_layout()["min_correlation"]), correlations, quarter, float(correlations[quarter])
+
+
+def named_fault(prepared: np.ndarray) -> tuple[int, bool] | None:
+    """(quarter turns counter-clockwise, negative) when the refusal names a turned or negative film,
+    else None: the film is upright and positive, or only "unlike a frontal film"."""
+    cutoff, correlations, quarter, best = _best_match(prepared)
+    if correlations[0] >= cutoff or abs(best) < cutoff * NAMING_MARGIN:
+        return None
+    return quarter, best < 0
+
+
+def undo_fault(prepared: np.ndarray, quarter: int, negative: bool) -> np.ndarray:
+    """The film as it would be upright and positive, if the named fault is the real one."""
+    upright = np.ascontiguousarray(np.rot90(prepared, -quarter))
+    return 255 - upright if negative else upright
+
+
 def layout_refusal(prepared: np.ndarray) -> str | None:
     """A reason to reject, or None for a film laid out like an upright, positive frontal chest X-ray."""
-    cutoff = float(film_layout()["min_correlation"])
-    correlations = layout_correlations(prepared)
+    cutoff, correlations, quarter, best = _best_match(prepared)
     if correlations[0] >= cutoff:
         return None
-    quarter = int(np.abs(correlations).argmax())
-    best = float(correlations[quarter])
     turned = f", turned by {90 * quarter} degrees counter-clockwise" if quarter else ""
     if abs(best) < cutoff * NAMING_MARGIN:
         return (f"not a frontal chest film: its layout is unlike a frontal chest X-ray (correlation {correlations[0]:.2f} < {cutoff:.2f}; "

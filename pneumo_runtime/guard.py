@@ -35,7 +35,7 @@ class GuardSettings:
     max_feature_distance: float | None = None  # None: no feature check
 
     @classmethod
-    def from_dict(cls, data: dict) -> "GuardSettings":
+    def from_dict(cls, data: dict) -> GuardSettings:
         return cls(**data)
 
 

@@ -132,9 +132,9 @@ def _reduction(kind: str, width: int, height: int, reduce_to: int | None) -> int
     return max((f for f in _REDUCED_COLOUR if min(width, height) // f >= reduce_to), default=1)
 
 
-def model_input(source: str | Path | bytes | np.ndarray, contract: PreprocessSettings) -> np.ndarray:
+def model_input(source: str | Path | bytes | np.ndarray, settings: PreprocessSettings) -> np.ndarray:
     """A file exactly as the Predictor sees it: float32 (3, S, S). For batch tools and export."""
-    return to_model_input(prepare_gray(decode_image(source, reduce_to=contract.input_size), contract), contract)
+    return to_model_input(prepare_gray(decode_image(source, reduce_to=settings.input_size), settings), settings)
 
 
 def _from_bytes(data: bytes, max_pixels: int, reduce_to: int | None = None) -> LoadedImage:

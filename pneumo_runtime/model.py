@@ -59,14 +59,15 @@ class OnnxModel:
             raise ModelError(f"model file not found: {path}")
         has_sidecar = sidecar_path(path).is_file()
         contract = read_sidecar(path) if has_sidecar or verify else None
-        if verify:
+        if verify and contract is not None:  # verify reads the sidecar above: never None here
             verify_hash(path, contract)
         try:
             self.session = ort.InferenceSession(str(path), session_options(threads), providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own untyped errors for a corrupt graph
             raise ModelError(f"onnxruntime cannot load {path.name}: {str(exc).splitlines()[0][:200]}") from None
         embedded = contract_from_metadata(self.session)
-        if contract is not None and contract.to_dict() != {**embedded.to_dict(), "onnx_sha256": contract.onnx_sha256}:
+        sidecar_only = {"onnx_sha256": contract.onnx_sha256, "population_check": contract.to_dict()["population_check"]} if contract else {}
+        if contract is not None and contract.to_dict() != {**embedded.to_dict(), **sidecar_only}:
             # The .onnx is covered by the hash; the sidecar is not, so it must agree with the copy inside.
             raise ModelError(f"{sidecar_path(path).name} does not match the contract embedded in {path.name}: it was edited or mixed up")
         self.contract: ModelContract = contract or embedded
@@ -86,7 +87,7 @@ class OnnxModel:
         names = [LOGITS_NAME] + ([GUARD_NAME] if self.has_guard else []) + ([FEATURES_NAME] if features else [])
         if features and not self.has_features:
             raise ModelError(f"{self.path.name} exports no feature map, so it cannot draw a heatmap")
-        return dict(zip(names, self._run(names, batch)))
+        return dict(zip(names, self._run(names, batch), strict=True))
 
     def _run(self, outputs: list[str], batch: np.ndarray) -> list[np.ndarray]:
         """The session is specialised to one image, so a batch runs image by image. Measured on a
@@ -96,7 +97,7 @@ class OnnxModel:
             if len(batch) == 1:
                 return self.session.run(outputs, {INPUT_NAME: np.ascontiguousarray(batch, np.float32)})
             runs = [self.session.run(outputs, {INPUT_NAME: np.ascontiguousarray(image[None], np.float32)}) for image in batch]
-            return [np.concatenate(parts) for parts in zip(*runs)] if runs else self._empty(outputs, batch)
+            return [np.concatenate(parts) for parts in zip(*runs, strict=True)] if runs else self._empty(outputs, batch)
         except Exception as exc:  # onnxruntime's own exception types are not part of its API
             raise ModelError(f"inference failed: {str(exc).splitlines()[0][:200]}") from None
 

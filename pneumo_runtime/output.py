@@ -111,7 +111,7 @@ def _complete_rows(text: str, fmt: str) -> tuple[list[dict], str]:
             values = next(csv.reader([line]), [])
             if len(values) != len(COLUMNS):
                 break  # a path with a line break is quoted over two lines: not worth resuming across
-            rows.append(dict(zip(COLUMNS, values)))
+            rows.append(dict(zip(COLUMNS, values, strict=False)))
             kept += len(line)
         return rows, text[:kept]
     for line in lines:

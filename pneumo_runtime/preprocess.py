@@ -45,8 +45,8 @@ class PreprocessSettings:
     """Everything needed to turn an image into a model input. Travels inside checkpoints and exports."""
 
     input_size: int = 224
-    mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
-    std: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    mean: tuple[float, ...] = (0.5, 0.5, 0.5)  # one per channel
+    std: tuple[float, ...] = (0.5, 0.5, 0.5)
     clahe: ClaheSettings = field(default_factory=ClaheSettings)
     # Field of view: 0 shows the model the whole square. r > 0 blacks out everything outside the
     # centred ellipse whose semi-axes are r times half the side (1.0: the inscribed ellipse). The
@@ -63,7 +63,7 @@ class PreprocessSettings:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "PreprocessSettings":
+    def from_dict(cls, data: dict[str, Any]) -> PreprocessSettings:
         return cls(
             input_size=int(data["input_size"]),
             mean=tuple(float(v) for v in data["mean"]),
@@ -106,25 +106,26 @@ def to_uint8(gray: np.ndarray) -> np.ndarray:
     return np.round((values - low) * (255.0 / (high - low))).astype(np.uint8)
 
 
-def prepare_gray(gray: np.ndarray, contract: PreprocessSettings) -> np.ndarray:
+def prepare_gray(gray: np.ndarray, settings: PreprocessSettings) -> np.ndarray:
     """Squash to ``input_size`` the way the training copies were made, then CLAHE: uint8 (S, S)."""
-    return contract.clahe.apply(resize_like_training(gray, contract))
+    return settings.clahe.apply(resize_like_training(gray, settings))
 
 
-def resize_like_training(gray: np.ndarray, contract: PreprocessSettings) -> np.ndarray:
+def resize_like_training(gray: np.ndarray, settings: PreprocessSettings) -> np.ndarray:
     """uint8 (H, W) -> uint8 (S, S): area-averaged (or linear, when enlarging), then JPEG-encoded and
     decoded again at ``resize_jpeg_quality``, as the Kermany 224 px copies were."""
-    size = contract.input_size
+    size = settings.input_size
     if gray.shape == (size, size):
         return gray
     shrinking = gray.shape[0] > size or gray.shape[1] > size
     resized = cv2.resize(gray, (size, size), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
-    if contract.resize_jpeg_quality is None:
+    if settings.resize_jpeg_quality is None:
         return resized
-    encoded, buffer = cv2.imencode(".jpg", resized, [cv2.IMWRITE_JPEG_QUALITY, int(contract.resize_jpeg_quality)])
-    if not encoded:
+    encoded, buffer = cv2.imencode(".jpg", resized, [cv2.IMWRITE_JPEG_QUALITY, int(settings.resize_jpeg_quality)])
+    decoded = cv2.imdecode(buffer, cv2.IMREAD_GRAYSCALE) if encoded else None
+    if decoded is None:
         raise InvalidImageError("could not re-encode the resized image")
-    return cv2.imdecode(buffer, cv2.IMREAD_GRAYSCALE)
+    return decoded
 
 
 @lru_cache(maxsize=8)
@@ -137,20 +138,20 @@ def field_of_view(height: int, width: int, ellipse_mask: float) -> np.ndarray:
     return mask
 
 
-def to_model_input(prepared: np.ndarray, contract: PreprocessSettings) -> np.ndarray:
+def to_model_input(prepared: np.ndarray, settings: PreprocessSettings) -> np.ndarray:
     """uint8 (S, S) -> float32 (3, S, S): masked to the field of view, normalised with the model's mean and std.
 
     The mask is applied here, after any training augmentation, so that the model sees the same
     crisp field of view in training as at inference, wherever augmentation moved the anatomy.
     """
     scaled = prepared.astype(np.float32) / 255.0
-    if contract.ellipse_mask > 0:
-        scaled = scaled * field_of_view(*scaled.shape, contract.ellipse_mask)
-    mean = np.asarray(contract.mean, np.float32)[:, None, None]
-    std = np.asarray(contract.std, np.float32)[:, None, None]
+    if settings.ellipse_mask > 0:
+        scaled = scaled * field_of_view(*scaled.shape, settings.ellipse_mask)
+    mean = np.asarray(settings.mean, np.float32)[:, None, None]
+    std = np.asarray(settings.std, np.float32)[:, None, None]
     return (np.broadcast_to(scaled, (3, *scaled.shape)) - mean) / std
 
 
-def preprocess(gray: np.ndarray, contract: PreprocessSettings) -> np.ndarray:
+def preprocess(gray: np.ndarray, settings: PreprocessSettings) -> np.ndarray:
     """The whole inference path after decoding."""
-    return to_model_input(prepare_gray(gray, contract), contract)
+    return to_model_input(prepare_gray(gray, settings), settings)

@@ -16,6 +16,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from pneumo_runtime.data_root import data_root
+
 preprocess = importlib.import_module("pneumo_runtime.preprocess")
 predictor_module = importlib.import_module("pneumo_runtime.predictor")
 
@@ -33,7 +35,7 @@ def resize_then_clahe(gray, contract):  # the order alone, no JPEG re-encoding
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
+    parser.add_argument("--data", type=Path, default=data_root())
     parser.add_argument("--model", default="default")
     args = parser.parse_args()
     films = sorted((args.data / "kermany_fullres_sample" / "train").glob("*/*.jpeg"))

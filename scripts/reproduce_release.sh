@@ -116,15 +116,17 @@ evaluate_and_record exported/release-3c/model.onnx reports/release-3c
 evaluate_and_record exported/zoo-custom_cnn/model.onnx reports/zoo-custom_cnn
 
 # 5. Speed and the input guard, on the exported files.
-for model in exported/corner-swap/model.onnx exported/corner-swap/model.int8.onnx exported/release-bin-ensemble-e10/model.onnx exported/release-bin-ensemble-e10/model.int8.onnx exported/release-bin/model.onnx exported/3c-corner-swap/model.onnx exported/release-3c-ensemble/model.onnx exported/zoo-custom_cnn/model.onnx; do
-    python -m benchmarks.runtime_speed --model "$model" --images "$FULLRES" --threads 1
-done
-python -m benchmarks.guard_rates --model exported/corner-swap/model.onnx
+python -m benchmarks.end_to_end --films "$FULLRES" --models exported/corner-swap/model.onnx exported/corner-swap/model.int8.onnx exported/release-bin-ensemble-e10/model.onnx exported/release-bin-ensemble-e10/model.int8.onnx exported/release-bin/model.onnx exported/3c-corner-swap/model.onnx exported/release-3c-ensemble/model.onnx exported/zoo-custom_cnn/model.onnx
+python -m pneumo.export.guard.rates --model exported/corner-swap/model.onnx
 
-# 6. Ship: the runtime's default model (FP32 + INT8 + torch twin) and the three-class model.
-for suffix in onnx json pt; do cp "exported/corner-swap/model.$suffix" "pneumo_runtime/models/default.$suffix"; done
+# 6. Ship: the runtime's default model (FP32 + INT8) and the three-class model; their torch twins go
+# to the weights distribution. Then both versions change (pneumo_runtime/__init__.py and
+# weights/pneumo_torch_weights/__init__.py, and the [explain] pin in pyproject.toml).
+for suffix in onnx json; do cp "exported/corner-swap/model.$suffix" "pneumo_runtime/models/default.$suffix"; done
 for suffix in onnx json; do cp "exported/corner-swap/model.int8.$suffix" "pneumo_runtime/models/default.int8.$suffix"; done
-for suffix in onnx json pt; do cp "exported/3c-corner-swap/model.$suffix" "pneumo_runtime/models/three_class.$suffix"; done
+for suffix in onnx json; do cp "exported/3c-corner-swap/model.$suffix" "pneumo_runtime/models/three_class.$suffix"; done
+cp exported/corner-swap/model.pt weights/pneumo_torch_weights/default.pt
+cp exported/3c-corner-swap/model.pt weights/pneumo_torch_weights/three_class.pt
 
 # 7. The model card's figures and failure examples.
 mkdir -p docs/model_card/binary docs/model_card/three_class

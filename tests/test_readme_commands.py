@@ -8,7 +8,7 @@ from pathlib import Path
 
 import tomllib
 
-from pneumo.demo import launch
+from pneumo.demo import launch as demo_launch
 
 REPO = Path(__file__).resolve().parents[1]
 README = (REPO / "README.md").read_text()
@@ -64,5 +64,5 @@ def test_the_first_command_installs_what_pneumo_demo_needs():
     first = readme_command("setup-command")
     assert README.index(first) < README.index(readme_test_command())  # set-up comes first in the README
     assert first.endswith("&& pneumo-demo")
-    assert launch.COMMANDS["pneumo-demo"][1] in installed_extras(first)
+    assert demo_launch.COMMANDS["pneumo-demo"][1] in installed_extras(first)
     assert "dicom" in installed_extras(first)

@@ -74,7 +74,7 @@ class LoadedModel:
     model: PneumoClassifier
     config: TrainConfig
     classes: list[str]
-    contract: PreprocessSettings
+    preprocess: PreprocessSettings
     checkpoint: dict[str, Any]
 
 
@@ -91,8 +91,8 @@ def rebuild_model(checkpoint: dict[str, Any]) -> LoadedModel:
                for factor in member_downsample(checkpoint)]
     model = members[0] if len(members) == 1 else ensemble_of(members)
     model.load_state_dict(checkpoint["model_state"])
-    contract = PreprocessSettings.from_dict(checkpoint["preprocess"])
-    return LoadedModel(model.eval(), config, classes, contract, checkpoint)
+    preprocess = PreprocessSettings.from_dict(checkpoint["preprocess"])
+    return LoadedModel(model.eval(), config, classes, preprocess, checkpoint)
 
 
 def member_downsample(checkpoint: dict[str, Any]) -> list[int]:

@@ -22,7 +22,6 @@ made on validation; test is never read. The result is calibrated like ``best.pt`
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ import numpy as np
 import torch
 
 from pneumo_runtime.errors import PneumoError
+from pneumo_runtime.json_file import write_json
 from pneumo_runtime.preprocess import PreprocessSettings
 
 from .arguments import add_calibration_flags, add_threads_flag, apply_threads, calibrate_from_args
@@ -157,7 +157,7 @@ def greedy_combination(paths: list[Path], data: str | None, out_dir: Path, combi
     save_checkpoint(out_dir / "best.pt", payload)  # calibrated afterwards, like best.pt after training
     summary = {"combine": combine, "monitor": config.monitor, "min_gain": min_gain, "chosen": chosen, "chosen_metrics": chosen_metrics,
                "candidates": log, "split": "patient-grouped validation split of train (and its shifted copy)"}
-    (out_dir / "combination.json").write_text(json.dumps(summary, indent=1))
+    write_json(out_dir / "combination.json", summary)
     return summary
 
 
@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{summary['chosen_metrics'][summary['monitor']]:.4f}", file=sys.stderr)
         calibrate_from_args(args.out / "best.pt", args, data=args.data)
     except (AverageError, CheckpointError, CalibrationError, ValueError) as exc:
-        print(f"average: error: {exc}", file=sys.stderr)
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 2
     return 0
 

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import types
 import typing
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Literal
 
 import yaml
 
 from pneumo_runtime.errors import PneumoError
+from pneumo_runtime.preprocess import ClaheSettings
 
 
 class ConfigError(PneumoError, ValueError):
@@ -38,9 +40,10 @@ class TrainConfig:
     input_downsample: int = 1
     # preprocessing (becomes the preprocessing contract of the checkpoint)
     input_size: int = 224
-    clahe: bool = True
-    clahe_clip_limit: float = 2.0
-    clahe_tile_grid: int = 8
+    # CLAHE's defaults are the runtime's (preprocessing is defined once, in pneumo_runtime.preprocess)
+    clahe: bool = ClaheSettings.enabled
+    clahe_clip_limit: float = ClaheSettings.clip_limit
+    clahe_tile_grid: int = ClaheSettings.tile_grid
     ellipse_mask: float = 0.0  # field of view (pneumo_runtime.preprocess): 0 shows the whole square, 1.0 the inscribed ellipse
     # augmentation
     augment: Literal["none", "standard", "strong", "robust"] = "standard"
@@ -65,7 +68,7 @@ class TrainConfig:
     loss: Literal["ce", "focal"] = "ce"
     class_weights: bool = True
     focal_gamma: float = 2.0
-    focal_alpha: Optional[float] = None  # weight of the positive class (binary); None: class weights
+    focal_alpha: float | None = None  # weight of the positive class (binary); None: class weights
     label_smoothing: float = 0.0
     # optimisation
     optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam"
@@ -104,7 +107,7 @@ class TrainConfig:
     # Seed of the validation split (and its capped subset and shifted copy). None: ``seed``.
     # Runs that differ only in ``seed`` but share ``split_seed`` are validated on the same
     # patients, so their ensemble or weight average can be chosen on a clean validation split.
-    split_seed: Optional[int] = None
+    split_seed: int | None = None
     num_workers: int = 0
     threads: int = 0  # torch intra-op threads; 0 leaves torch's default
     out: str = ""
@@ -164,7 +167,7 @@ def _literal_choices(annotation: Any) -> tuple[Any, ...]:
 def _coerce(name: str, value: Any) -> Any:
     """Check a YAML value against the field's type; ints are accepted where floats are expected."""
     hint = _HINTS[name]
-    optional = typing.get_origin(hint) is typing.Union and type(None) in typing.get_args(hint)
+    optional = typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in typing.get_args(hint)  # Optional[X] or X | None
     if value is None:
         if optional:
             return None

@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         save_checkpoint(args.out / "best.pt", payload)
         calibration = calibrate_checkpoint(args.out / "best.pt", data=args.data)
     except ValueError as exc:  # checkpoint, data and calibration errors
-        print(f"ensemble_member: error: {exc}", file=sys.stderr)
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 2
     print(f"wrote {args.out / 'best.pt'}: member {args.member}, temperature {calibration['temperature']:.3f}, "
           f"threshold {calibration['threshold']}, validation AUC {calibration['validation'].get('auc_roc', float('nan')):.4f}")

@@ -179,3 +179,21 @@ def test_upload_works_from_the_keyboard(browser, demo_url):
         page.keyboard.press("Enter")
     assert chooser.value is not None
     page.close()
+
+
+def test_adults_film_and_a_stated_adult_age_are_refused_without_a_label(browser, demo_url, adult_film, films):
+    from playwright.sync_api import expect
+
+    page = open_page(browser, demo_url)
+    expect(page.locator("#model-card .pneumo-scope")).to_contain_text("children aged 1-5")
+    assert analyse(page, adult_film) in ("REJECTED", "REFER")
+    expect(page.locator("#headline")).to_contain_text("adult")
+    expect(page.locator("#label")).to_be_hidden()
+    expect(page.locator("#overlay img.pneumo-heat")).to_have_count(0)
+    check_first_screen(page, "adult")
+    page.close()
+    page = open_page(browser, demo_url)  # a fresh page: a loaded upload field takes no second file
+    page.locator("#patient-age textarea, #patient-age input").first.fill("45")
+    assert analyse(page, films["pneumonia"]) == "REJECTED"
+    expect(page.locator("#headline")).to_contain_text("18 or over")
+    page.close()

@@ -40,7 +40,7 @@ IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG", b"RIFF", b"GIF8", b"BM", b"DICM")
 SERVER = """
 import signal, sys, threading
 from pneumo.demo.app import build_app
-from pneumo.demo.cli import MAX_FILE_SIZE
+from pneumo.demo.demo_cli import MAX_FILE_SIZE
 app = build_app()
 app.launch(server_name="127.0.0.1", server_port=int(sys.argv[1]), prevent_thread_lock=True, quiet=True,
            max_file_size=MAX_FILE_SIZE, run_history=False)

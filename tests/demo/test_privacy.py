@@ -6,7 +6,7 @@ import httpx
 import pytest
 from gradio_client import Client, handle_file
 
-from pneumo.demo import cli
+from pneumo.demo import demo_cli as cli
 from pneumo.demo.uploads import gradio_cache_root
 
 from .conftest import free_port

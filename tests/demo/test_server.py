@@ -35,6 +35,13 @@ def test_explain_returns_the_map_inside_the_page_not_as_a_file(client, example_x
     assert "Not a segmentation" in notes and "Map drawn by" in notes
 
 
+def test_the_age_box_refuses_outside_1_to_5_and_an_empty_box_says_nothing(client, example_xrays):
+    _, summary, details = client.predict(handle_file(str(example_xrays[0])), "45", api_name="/predict")
+    assert details["decision"] == "REJECTED" and "adult" in details["reason"] and details["probabilities"] == {}
+    _, _, plain = client.predict(handle_file(str(example_xrays[0])), "", api_name="/predict")
+    assert plain["decision"] != "REJECTED"  # an empty box is "not given", never age 0
+
+
 def test_colour_photo_is_rejected_without_a_probability(client, colour_photo):
     label, summary, details = client.predict(handle_file(str(colour_photo)), api_name="/predict")
     assert label["label"] == "REJECTED" and not label.get("confidences")

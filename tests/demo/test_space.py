@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from pneumo.demo.space import build_space, main
 
@@ -27,8 +28,8 @@ sys.path[:] = [p for p in sys.path if p and (not p.startswith(repo) or p.startsw
 sys.path_importer_cache.clear()
 sys.path.insert(0, __import__("os").getcwd())  # as `python app.py` puts the script's folder first
 sys.argv = ["app.py"]
-import pneumo.demo.cli, pneumo_runtime
-print("loaded from", pneumo.demo.cli.__file__, pneumo_runtime.__file__, file=sys.stderr, flush=True)
+import pneumo.demo.demo_cli, pneumo_runtime
+print("loaded from", pneumo.demo.demo_cli.__file__, pneumo_runtime.__file__, file=sys.stderr, flush=True)
 runpy.run_path("app.py", run_name="__main__")
 """
 
@@ -52,6 +53,7 @@ def test_the_space_builder_refuses_a_folder_in_use(tmp_path, capsys):
     assert "is not empty" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # launches Gradio in a subprocess
 def test_the_space_app_starts_on_loopback_from_its_folder_alone(tmp_path):
     space = build_space(tmp_path / "space")
     port = free_port()
@@ -75,3 +77,47 @@ def test_the_space_app_starts_on_loopback_from_its_folder_alone(tmp_path):
     finally:
         process.terminate()
         process.wait(20)
+
+
+# demo/space_app.py as a Space made from the whole repository runs it: a plain checkout, nothing installed.
+CHECKOUT_LAUNCH = """
+import runpy, sys
+repo = {repo!r}
+sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in repr(f).lower()]
+sys.path_hooks[:] = [h for h in sys.path_hooks if "editable" not in repr(h).lower()]
+sys.path[:] = [p for p in sys.path if p and (not p.startswith(repo) or p.startswith(sys.prefix))]
+sys.path_importer_cache.clear()
+
+
+class NothingInstalled:  # a pneumo installed in this environment (CI's, non-editable) must not count
+    def find_spec(self, name, path=None, target=None):
+        if name == "pneumo" or name.startswith("pneumo."):
+            raise ModuleNotFoundError(name)
+        return None
+
+
+sys.meta_path.insert(0, NothingInstalled())
+sys.path.insert(0, repo + "/demo")  # as `python demo/space_app.py` puts the script's folder first
+sys.argv = ["space_app.py", "--help"]
+try:
+    runpy.run_path(repo + "/demo/space_app.py", run_name="__main__")
+finally:
+    print("pneumo.demo imported:", "pneumo.demo" in sys.modules, "demo from:", sys.modules["demo.demo_cli"].__file__, file=sys.stderr)
+"""
+
+
+def test_the_checkout_space_app_starts_from_a_plain_checkout(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run([sys.executable, "-c", CHECKOUT_LAUNCH.format(repo=str(REPO))], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "usage: pneumo-demo" in done.stdout
+    assert f"pneumo.demo imported: False demo from: {REPO / 'demo' / 'demo_cli.py'}" in done.stderr
+
+
+def test_no_module_outside_the_tests_patches_sys_modules():
+    import re
+
+    patching = re.compile(r"sys\.modules\[[^\]]+\]\s*=|sys\.modules\.(setdefault|update|pop)\(|del sys\.modules")
+    sources = [p for p in REPO.rglob("*.py") if not {"tests", ".venv", "build", "runs"} & set(p.relative_to(REPO).parts)]
+    assert sources and not [str(p.relative_to(REPO)) for p in sources if patching.search(p.read_text(encoding="utf-8"))]

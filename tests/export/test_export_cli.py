@@ -1,11 +1,12 @@
 import json
+from dataclasses import replace
 
 import numpy as np
 import onnx
 import pytest
 import torch
 
-from pneumo.export.cli import main
+from pneumo.export.export_cli import main
 from pneumo.training.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 from pneumo.training.models import list_models
 from pneumo_runtime.contract import METADATA_KEY, ModelContract
@@ -14,7 +15,8 @@ from pneumo_runtime.model import OnnxModel
 
 
 def export(checkpoint, out, *extra):
-    return main(["--to", "onnx", "--checkpoint", str(checkpoint), "--out", str(out), *extra])
+    population = () if "--population-data" in extra else ("--no-population-check",)
+    return main(["--to", "onnx", "--checkpoint", str(checkpoint), "--out", str(out), *population, *extra])
 
 
 @pytest.mark.parametrize("name", list_models())
@@ -105,7 +107,7 @@ def test_bad_inputs_are_one_line_errors(checkpoint_factory, tmp_path, capsys):
 def test_test_metrics_are_recorded_only_for_the_model_that_was_evaluated(checkpoint_factory, kermany_mini, tmp_path, capsys):
     import shutil
 
-    from pneumo.training.evaluation.cli import main as evaluate
+    from pneumo.training.evaluation.evaluate_cli import main as evaluate
 
     out = tmp_path / "out"
     assert export(checkpoint_factory("custom_cnn"), out, "--quantize", "int8", "--calibration-images", "8", "--max-auc-drop", "1.0",
@@ -180,3 +182,85 @@ def test_a_mixed_resolution_ensemble_exports_as_one_graph(checkpoint_factory, ke
     with torch.no_grad():
         assert torch.allclose(twin(images), trio(images), atol=1e-5)
         assert np.allclose(model.logits(images.numpy()), trio(images).numpy(), atol=1e-4)
+
+
+def test_the_feature_guard_cut_off_is_what_export_claims_and_refuses_beyond_it(checkpoint_factory, kermany_mini, tmp_path, monkeypatch):
+    """Export with the feature guard on (the default): the cut-off in the contract is the most
+    distant held-out X-ray's distance times DISTANCE_MARGIN, as the ONNX graph itself measures it,
+    and the Predictor refuses an image whose distance lies beyond it."""
+    from pneumo.export.guard.feature_fit import DISTANCE_MARGIN, SYMMETRY_QUANTILE
+    from pneumo.training.config import config_from_dict
+    from pneumo.training.data.split import select_samples
+    from pneumo_runtime import film_layout as film_layout_module
+    from pneumo_runtime.contract import GUARD_NAME
+    from pneumo_runtime.decision import REJECTED
+    from pneumo_runtime.guard import InputGuard, mirror_symmetry
+    from pneumo_runtime.inputs import load_image
+    from pneumo_runtime.predictor import Predictor
+    from pneumo_runtime.preprocess import prepare_gray, to_model_input
+
+    from ..runtime.guard_corpus import generated_images
+
+    checkpoint, out = checkpoint_factory("custom_cnn"), tmp_path / "out"
+    assert export(checkpoint, out, "--validate-images", str(kermany_mini)) == 0
+    predictor = Predictor(out / "model.onnx", threads=1)
+    guard, settings = predictor.contract.guard, predictor.contract.preprocess
+    assert predictor.model.has_guard and guard.max_feature_distance is not None and guard.min_symmetry is not None
+    assert json.loads((out / "export_report.json").read_text())["guard"]["max_feature_distance"] == guard.max_feature_distance
+
+    def measured(source) -> tuple[float, float]:
+        """(feature distance from the exported graph, mirror symmetry), on the Predictor's own path."""
+        prepared = prepare_gray(load_image(source, reduce_to=settings.input_size).gray, settings)
+        return float(predictor.model.outputs(to_model_input(prepared, settings)[None])[GUARD_NAME][0]), mirror_symmetry(prepared)
+
+    held_out = select_samples(config_from_dict(load_checkpoint(checkpoint)["config"]))[1]
+    distances, symmetries = np.array([measured(s.path) for s in held_out]).T
+    assert len(held_out) >= 6
+    assert guard.max_feature_distance == pytest.approx(max(distances) * DISTANCE_MARGIN, abs=1e-4)  # rounded to 4 places
+    assert guard.min_symmetry == pytest.approx(np.quantile(symmetries, SYMMETRY_QUANTILE), abs=1e-4)
+    assert (distances <= guard.max_feature_distance).all()
+
+    # Beyond it: the first generated non-X-ray whose distance exceeds the cut-off is refused for it.
+    # Untrained features set only a loose cut-off, so the pixel checks are relaxed to let it reach the model.
+    beyond = next((data for data in generated_images().values() if measured(data)[0] > guard.max_feature_distance), None)
+    assert beyond is not None, "no generated image lies beyond the cut-off"
+    predictor.guard = InputGuard(replace(guard, min_symmetry=None, max_colourfulness=255, max_aspect_ratio=100))
+    fitted_layout = film_layout_module.film_layout()
+    monkeypatch.setattr(film_layout_module, "film_layout", lambda: {**fitted_layout, "min_correlation": -1.0})
+    result = predictor.predict(beyond)
+    assert result.decision == REJECTED and "unlike the training X-rays" in result.reason
+
+
+def test_every_model_written_carries_a_sealed_population_check(checkpoint_factory, kermany_mini, population_data, tmp_path):
+    """pneumo-export fits the check into the FP32 and INT8 models; pneumo-adapt keeps it sealed to its
+    new file (labelled: same features) or fits it again (unlabelled: new batch-norm statistics)."""
+    from pneumo.site_kit.adapt_cli import main as adapt
+    from pneumo_runtime.predictor import Predictor
+
+    out = tmp_path / "out"
+    assert export(checkpoint_factory("custom_cnn"), out, "--validate-images", str(kermany_mini), "--population-data", str(population_data),
+                  "--quantize", "int8", "--max-auc-drop", "1", "--calibration-images", "8") == 0
+    for name in ("model.onnx", "model.int8.onnx"):
+        check = Predictor(out / name).population
+        assert check is not None and check.fitted_on["children"] == len(list((kermany_mini / "train").glob("*/*.jpeg"))) and check.fitted_on["adults"] == 30
+        # Not inside the file: it is fitted on the written file and bound to its hash from the sidecar.
+        assert json.loads(onnx.load(str(out / name)).metadata_props[0].value)["population_check"] is None
+    report = json.loads((out / "export_report.json").read_text())
+    assert report["population_check"]["model.onnx"]["fitted"]
+    base = Predictor(out / "model.onnx").population
+    labelled, unlabelled = tmp_path / "labelled", tmp_path / "unlabelled"
+    assert adapt(["--model", str(out / "model.onnx"), "--site", "A", "--labelled", str(kermany_mini / "train"), "--out", str(labelled)]) == 0
+    kept = Predictor(labelled / "model.onnx").population  # loads: the digest matches the new file
+    assert kept.weights == base.weights and kept.digest != base.digest
+    assert adapt(["--model", str(out / "model.onnx"), "--site", "B", "--unlabelled", str(kermany_mini), "--out", str(unlabelled),
+                  "--population-data", str(population_data), "--threads", "1"]) == 0
+    refitted = Predictor(unlabelled / "model.onnx").population
+    assert refitted.weights != base.weights
+
+
+def test_without_the_population_data_an_export_says_so_in_one_line(checkpoint_factory, kermany_mini, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert export(checkpoint_factory("custom_cnn"), out, "--validate-images", str(kermany_mini), "--population-data", str(tmp_path / "none")) == 2
+    err = capsys.readouterr().err.strip()
+    assert "kermany_224/train and adult_cxr/adults" in err and len(err.splitlines()) == 1
+    assert not (out / "model.onnx").exists()

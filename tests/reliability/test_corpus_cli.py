@@ -25,7 +25,7 @@ def test_the_batch_finishes_with_every_row_and_no_traceback(batch, corpus):
 
 
 def test_every_row_is_as_written_down(batch, corpus, source_decision):
-    for case, row in zip(corpus, batch[1]):
+    for case, row in zip(corpus, batch[1], strict=True):
         if case.expect == NOT_CONFIDENT:
             continue  # its own test below
         if row["prediction"] == "ERROR":
@@ -36,7 +36,7 @@ def test_every_row_is_as_written_down(batch, corpus, source_decision):
 
 def test_inverted_film_row_is_never_a_confident_answer(batch, corpus, source_decision):
     """Needs the input guard's inverted-film check (pneumo_runtime/guard.py)."""
-    for case, row in zip(corpus, batch[1]):
+    for case, row in zip(corpus, batch[1], strict=True):
         if case.expect == NOT_CONFIDENT:
             check(case, row["prediction"], row["reason"], source_decision)
 

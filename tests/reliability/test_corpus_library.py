@@ -13,7 +13,7 @@ from pneumo_runtime.predictor import Prediction
 def test_corpus_through_the_library(corpus, default_predictor, source_decision):
     results = default_predictor.predict_batch([case.path for case in corpus])  # raises nothing, whatever the input
     assert len(results) == len(corpus)
-    for case, result in zip(corpus, results):
+    for case, result in zip(corpus, results, strict=True):
         if case.expect == NOT_CONFIDENT:
             continue  # its own test below
         assert isinstance(result, (Prediction, PneumoError)), case.name

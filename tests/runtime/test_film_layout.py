@@ -13,6 +13,7 @@ from pneumo_runtime.film_layout import layout_correlations, layout_refusal
 from pneumo_runtime.inputs import decode_image
 from pneumo_runtime.predictor import Predictor
 from pneumo_runtime.preprocess import PreprocessSettings, prepare_gray
+from pneumo_runtime.scope import ADULT_FILM, TURN_HINT
 
 from ..conftest import SHARED_DATA
 
@@ -53,7 +54,7 @@ def test_predictor_rejects_a_negative_full_size_film(fullres_images):
 
 
 def test_fit_writes_a_template_the_runtime_reads(kermany_mini, tmp_path):
-    from pneumo.export.film_layout_fit import main
+    from pneumo.export.guard.layout_fit import main
 
     out = tmp_path / "film_layout.json"
     assert main(["--data", str(kermany_mini), "--out", str(out)]) == 0
@@ -73,4 +74,7 @@ def test_official_test_films_pass_and_their_negatives_do_not():
     refused = sum(predictor.predict(f).decision == "REJECTED" for f in films)
     negatives = [predictor.predict(cv2.imencode(".png", 255 - cv2.imread(str(f), cv2.IMREAD_GRAYSCALE))[1].tobytes()) for f in films[::4]]
     assert refused <= 0.01 * len(films)
-    assert all(n.decision == "REJECTED" and n.reason.startswith("negative") for n in negatives)
+    # Every negative is refused; it is named a negative unless the model reads the film as an
+    # adult's, which then says so and asks to check the orientation (docs/experiments/2026-12-07-scope.md).
+    assert all(n.decision == "REJECTED" and (n.reason.startswith("negative") or n.reason == ADULT_FILM + TURN_HINT) for n in negatives)
+    assert sum(n.reason.startswith("negative") for n in negatives) >= 0.95 * len(negatives)

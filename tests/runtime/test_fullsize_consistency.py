@@ -30,9 +30,14 @@ def test_full_size_films_answer_like_their_224_px_copies():
     predictor = Predictor("default", threads=2)
     full = [predictor.predict(film) for film, _ in pairs]
     copy = [predictor.predict(copied) for _, copied in pairs]
-    assert all(p.p_pneumonia is not None for p in full + copy), "no film of the pairs may be rejected"
-    flips = sum((a.label == "NORMAL") != (b.label == "NORMAL") for a, b in zip(full, copy))
-    mean_change = float(np.mean([abs(a.p_pneumonia - b.p_pneumonia) for a, b in zip(full, copy)]))
+    # The population check may refer a film as possibly older (1 of the 48 full-size films when
+    # this was written, docs/experiments/2026-12-07-scope.md); the input guard may reject none.
+    out_of_scope = [i for i, (a, b) in enumerate(zip(full, copy, strict=True)) if a.p_pneumonia is None or b.p_pneumonia is None]
+    assert all("outside intended use" in side[i].reason for i in out_of_scope for side in (full, copy) if side[i].p_pneumonia is None)
+    assert len(out_of_scope) <= 1
+    full, copy = ([p for i, p in enumerate(side) if i not in out_of_scope] for side in (full, copy))
+    flips = sum((a.label == "NORMAL") != (b.label == "NORMAL") for a, b in zip(full, copy, strict=True))
+    mean_change = float(np.mean([abs(a.p_pneumonia - b.p_pneumonia) for a, b in zip(full, copy, strict=True)]))
     referred_full, referred_copy = (sum(p.decision == "REFER" for p in side) for side in (full, copy))
     assert flips == 0
     assert mean_change <= 0.01

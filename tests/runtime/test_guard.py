@@ -1,10 +1,9 @@
 """The input guard, with the model that ships in the package, on real X-rays and non-X-rays.
 
-The full measurement (624 official test X-rays) is ``python -m benchmarks.guard_rates``; this
+The full measurement (624 official test X-rays) is ``python -m pneumo.export.guard.rates``; this
 test holds the shipped model to the same two targets on the fixtures.
 """
 
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +14,7 @@ from pneumo_runtime.errors import PneumoError
 from pneumo_runtime.guard import mirror_symmetry
 from pneumo_runtime.predictor import Predictor, default_model_path
 
-sys.path.insert(0, str(Path(__file__).parents[2]))
-from benchmarks.guard_corpus import non_xray_images  # noqa: E402
+from .guard_corpus import non_xray_images
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 
@@ -34,21 +32,29 @@ def shipped() -> Predictor:
     return Predictor()
 
 
-def is_rejected(predictor: Predictor, source) -> bool:
+def outcome(predictor: Predictor, source) -> str:
+    """REJECTED (the guard refused it), ACCEPTED (a probability came out), or the error's message:
+    an input that cannot even be decoded never reached the guard, so it counts as neither."""
     try:
-        return predictor.predict(source).decision == REJECTED
-    except PneumoError:
-        return True
+        return REJECTED if predictor.predict(source).decision == REJECTED else "ACCEPTED"
+    except PneumoError as error:
+        return str(error)
 
 
 def test_real_xrays_are_not_rejected(shipped, fixture_images, fullres_images):
     xrays = [*fixture_images, *fullres_images, *sorted(EXAMPLES.glob("*.jpeg"))]
-    rejected = [p.name for p in xrays if is_rejected(shipped, p)]
-    assert rejected == []
+    outcomes = {p.name: outcome(shipped, p) for p in xrays}
+    assert {name: result for name, result in outcomes.items() if result != "ACCEPTED"} == {}
 
 
 def test_non_xrays_are_rejected_at_least_95_percent(shipped):
     corpus = non_xray_images()
-    accepted = [name for name, data in corpus.items() if not is_rejected(shipped, data)]
-    assert len(corpus) >= 80
-    assert 1 - len(accepted) / len(corpus) >= 0.95, accepted
+    outcomes = {name: outcome(shipped, data) for name, data in corpus.items()}
+    errors = {name: result for name, result in outcomes.items() if result not in (REJECTED, "ACCEPTED")}
+    # Some package samples are GIFs under a .png name (two in gradio 6): the decoder refuses them,
+    # not the guard, so they are no evidence for it either way.
+    assert all(message == "GIF files are not supported (JPEG, PNG, BMP or DICOM expected)" for message in errors.values()), errors
+    guarded = [result for result in outcomes.values() if result in (REJECTED, "ACCEPTED")]
+    accepted = [name for name, result in outcomes.items() if result == "ACCEPTED"]
+    assert len(guarded) >= 80
+    assert guarded.count(REJECTED) / len(guarded) >= 0.95, accepted

@@ -10,7 +10,7 @@ def test_runtime_predicts_without_importing_torch():
     code = (
         "import sys\n"
         "from pneumo_runtime.predictor import Predictor\n"
-        "import pneumo_runtime.cli\n"
+        "import pneumo_runtime.predict_cli\n"
         f"Predictor().predict({str(EXAMPLE)!r})\n"
         "leaked = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision', 'timm', 'captum', 'pneumo'))\n"
         "assert not leaked, leaked\n"

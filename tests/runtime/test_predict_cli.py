@@ -5,7 +5,7 @@ import shutil
 
 import pytest
 
-from pneumo_runtime.cli import COLUMNS, main
+from pneumo_runtime.predict_cli import COLUMNS, main
 
 
 @pytest.fixture
@@ -36,7 +36,7 @@ def test_csv_and_json_hold_the_same_rows_in_input_order(tiny_model, fixture_imag
     assert run(capsys, *files, "--model", tiny_model, "--format", "json", "--output", output)[0] == 0
     as_json = json.loads(output.read_text())
     assert [r["path"] for r in as_json] == [r["path"] for r in rows]
-    for from_csv, from_json in zip(rows, as_json):
+    for from_csv, from_json in zip(rows, as_json, strict=True):
         assert from_csv["prediction"] == from_json["prediction"] in ("NORMAL", "PNEUMONIA", "REFER", "REJECTED")
         assert float(from_csv["p_pneumonia"]) == pytest.approx(from_json["p_pneumonia"])
         assert from_json["error"] == "" and 0 <= from_json["uncertainty"] <= 1
@@ -72,3 +72,26 @@ def test_about_states_each_models_decision_rule(capsys):
     _, three, _ = run(capsys, "--model", "three_class", "--about")
     assert "threshold" in binary and "rule: validation sensitivity >= " in binary
     assert "decision argmax" in three and "threshold" not in three.split("calibration", 1)[1].splitlines()[0]
+
+
+def test_patient_age_applies_to_every_input_of_the_run(fixture_images, capsys):
+    from pneumo_runtime.predictor import Predictor
+
+    decided = [p for p in fixture_images[:6] if Predictor(threads=1).predict(p).decision in ("NORMAL", "PNEUMONIA")][:2]
+    assert decided, "no fixture film is decided by the default model"
+    code, out, _ = run(capsys, *decided, "--patient-age", "45", "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert code == 0 and [r["prediction"] for r in rows] == ["REJECTED"] * len(decided)
+    assert all("adult (18 or over)" in r["reason"] and r["p_pneumonia"] == "" for r in rows)
+    code, out, _ = run(capsys, *decided, "--patient-age", "3", "--format", "csv")
+    assert code == 0 and all(r["prediction"] in ("NORMAL", "PNEUMONIA") for r in csv.DictReader(io.StringIO(out)))
+
+
+def test_a_bad_patient_age_is_one_line_and_exit_2(fixture_images, capsys):
+    code, out, err = run(capsys, fixture_images[0], "--patient-age", "three")
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1 and "patient age" in err
+
+
+def test_about_states_the_scope(capsys):
+    code, out, _ = run(capsys, "--about")
+    assert code == 0 and "children aged 1-5 only" in out and "look like an adult's, are REJECTED" in out

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pneumo.training.fit.cli import main as train_main
+from pneumo.training.fit.train_cli import main as train_main
 
 
 def train_tiny(data: Path, out: Path, *extra: str) -> Path:

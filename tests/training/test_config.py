@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from pneumo.training.config import ConfigError, TrainConfig, config_from_dict, load_yaml
-from pneumo.training.fit.cli import build_parser, main, resolve
+from pneumo.training.fit.train_cli import build_parser, main, resolve
 
 CONFIG_DIR = Path(__file__).parents[2] / "configs"
 CONFIGS = sorted(CONFIG_DIR.rglob("*.yaml"))
@@ -87,5 +87,10 @@ def test_cli_reports_config_and_data_errors_in_one_line(tmp_path: Path, capsys):
     assert all(line.startswith("pneumo-train: error:") for line in lines)
 
 
-def test_defaults_are_valid():
-    TrainConfig().validate()
+@pytest.mark.parametrize("field, bad", [("val_fraction", 1.0), ("epochs", 0), ("ellipse_mask", 0.3), ("corner_swap", 1.5), ("ema_decay", 1.0),
+                                        ("wise_ft", 1.5), ("probe_epochs", 99), ("optimizer", "lion"), ("input_downsample", 3)])
+def test_defaults_are_valid_and_each_bad_value_is_named(field, bad):
+    assert TrainConfig().validate() is None
+    assert config_from_dict(TrainConfig().to_dict()) == TrainConfig()
+    with pytest.raises(ConfigError, match=field):
+        TrainConfig(**{field: bad}).validate()

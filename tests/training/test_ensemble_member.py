@@ -31,7 +31,7 @@ def test_members_rebuild_the_ensemble_and_their_ingredients(tiny_checkpoint: Pat
     with torch.no_grad():
         logits = [m.model(images) for m in members]
         assert torch.allclose(torch.stack(logits).mean(dim=0), ensemble(images), atol=1e-5)
-        for member_logits, name in zip(logits, order):
+        for member_logits, name in zip(logits, order, strict=True):
             original = originals[[str(p) for p in ingredients].index(name["checkpoint"])](images)
             shift = member_logits - original
             assert torch.allclose(shift, shift[0].expand_as(shift), atol=1e-5)  # the same bias shift on every image

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from pneumo_runtime.decision import entropy_uncertainty, predicted_labels, referred
+from pneumo_runtime.decision import entropy_uncertainty, predicted_indices, referred
 
 from ..checkpoint import code_version, save_checkpoint
 from ..config import TrainConfig
@@ -72,7 +72,7 @@ def calibration_from_logits(
     threshold = choose_threshold(labels, probabilities[:, 1], rule, target) if binary else None
     uncertainty = entropy_uncertainty(probabilities)
     cutoff = referral_cutoff(uncertainty, referral_rate)
-    decisions = predicted_labels(probabilities, threshold)
+    decisions = predicted_indices(probabilities, threshold)
     accepted = ~referred(uncertainty, cutoff)
     at_threshold = (binary_metrics_at_threshold(labels, probabilities[:, 1], threshold, []) if binary
                     else multiclass_metrics(labels, probabilities, [str(k) for k in range(logits.shape[1])], []))
@@ -110,7 +110,7 @@ def calibrate_checkpoint(
     source = CheckpointSource(checkpoint_path)
     if source.config.threads:
         torch.set_num_threads(source.config.threads)
-    dataset = validation_dataset(source.config, source.contract, data)
+    dataset = validation_dataset(source.config, source.preprocess, data)
     check_same_split(dataset, source.checkpoint)
     calibration = calibrate_source(source, dataset, rule, target, referral_rate, batch_size)
     save_checkpoint(Path(checkpoint_path), {**source.checkpoint, "calibration": calibration})

@@ -49,9 +49,9 @@ class XrayDataset(Dataset):
     whatever the label, so markers and text stop being a class cue (docs/experiments/2026-11-30-corner-swap.md).
     """
 
-    def __init__(self, samples: list[Sample], contract: PreprocessSettings, augmentation: A.Compose | None = None,
+    def __init__(self, samples: list[Sample], preprocess: PreprocessSettings, augmentation: A.Compose | None = None,
                  corner_swap: float = 0.0):
-        self.contract = contract
+        self.preprocess = preprocess
         self.augmentation = augmentation
         self.corner_swap = corner_swap
         self.report = LoadReport()
@@ -59,13 +59,15 @@ class XrayDataset(Dataset):
         images = []
         for sample in samples:
             try:
-                images.append(prepare_gray(decode_image(sample.path), contract))
+                # Decoded as the Predictor decodes (a large JPEG shrunk inside the decoder), so that
+                # a full-size film trains on the very pixels it is later predicted from.
+                images.append(prepare_gray(decode_image(sample.path, reduce_to=preprocess.input_size), preprocess))
             except PneumoError as exc:
                 self.report.skipped.append((sample.path.name, str(exc)))
                 continue
             self.samples.append(sample)
         self.report.loaded = len(self.samples)
-        size = contract.input_size
+        size = preprocess.input_size
         self.images = np.stack(images) if images else np.zeros((0, size, size), np.uint8)
         self.labels = np.array([s.label for s in self.samples], dtype=np.int64)
         self.corners = film_corners(size, size)
@@ -85,7 +87,7 @@ class XrayDataset(Dataset):
             image[self.corners] = self.images[self._corner_donor(int(self.labels[index]))][self.corners]
         if self.augmentation is not None:
             image = self.augmentation(image=image)["image"]
-        return torch.from_numpy(np.ascontiguousarray(to_model_input(image, self.contract))), int(self.labels[index])
+        return torch.from_numpy(np.ascontiguousarray(to_model_input(image, self.preprocess))), int(self.labels[index])
 
     def _corner_donor(self, label: int) -> int:
         """A random image of a random other class (with two classes, a random image of the other one)."""

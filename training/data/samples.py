@@ -12,9 +12,8 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from pneumo_runtime.batch import IMAGE_SUFFIXES  # what the runtime reads, so training reads the same
 from pneumo_runtime.errors import PneumoError
-
-IMAGE_SUFFIXES = {".jpeg", ".jpg", ".png", ".bmp", ".tif", ".tiff"}
 
 TASK_CLASSES: dict[str, tuple[str, ...]] = {
     "binary": ("NORMAL", "PNEUMONIA"),

@@ -8,7 +8,6 @@ evaluated split only ever supplies numbers to report.
 from __future__ import annotations
 
 import csv
-import json
 import random
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -18,8 +17,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from pneumo_runtime.decision import entropy_uncertainty, predicted_labels, referred
+from pneumo_runtime.decision import decision_names, entropy_uncertainty, predicted_indices, referred
 from pneumo_runtime.errors import PneumoError
+from pneumo_runtime.json_file import json_ready, write_json
 
 from ..calibration.calibrate import DEFAULT_REFERRAL_RATE, calibrate_source, check_same_split, validation_dataset
 from ..calibration.fitting import probabilities_from_logits, referral_cutoff, reliability_bins
@@ -95,8 +95,8 @@ def load_validation(source: PredictionSource, options: EvaluationOptions) -> tup
     if not Path(data).exists():
         return None, f"the training data {Path(data).name!r} was not found (give --train-data)"
     members = getattr(source, "members", [source])
-    splits = [validation_dataset(member.config, member.contract, data) for member in members]
-    for member, split in zip(members, splits):
+    splits = [validation_dataset(member.config, member.preprocess, data) for member in members]
+    for member, split in zip(members, splits, strict=True):
         check_same_split(split, member.checkpoint)
     if any([s.path for s in split.samples] != [s.path for s in splits[0].samples] for split in splits[1:]):
         raise EvaluationError("ensemble members were validated on different splits (CV folds?): no clean validation split for the ensemble")
@@ -173,7 +173,7 @@ def uncertainty_section(source: PredictionSource, dataset: XrayDataset, validati
     """
     threshold, labels = calibration["threshold"], predictions.labels
     entropy = entropy_uncertainty(predictions.probabilities)
-    section = {"entropy": {**referral_summary(labels, predicted_labels(predictions.probabilities, threshold), entropy,
+    section = {"entropy": {**referral_summary(labels, predicted_indices(predictions.probabilities, threshold), entropy,
                                               calibration["uncertainty"].get("cutoff")),
                            "cutoff_source": calibration.get("origin", ""), "as_in_runtime": True}}
     columns: dict[str, np.ndarray] = {"uncertainty_entropy": entropy}
@@ -186,7 +186,7 @@ def uncertainty_section(source: PredictionSource, dataset: XrayDataset, validati
             continue
         probability, uncertainty = predictive(samples)
         cutoff, note = _validation_cutoff(sampler, validation, validation_note, calibration, options)
-        section[name] = {**referral_summary(labels, predicted_labels(probability, threshold), uncertainty, cutoff), "cutoff_source": note,
+        section[name] = {**referral_summary(labels, predicted_indices(probability, threshold), uncertainty, cutoff), "cutoff_source": note,
                          "n_samples": int(samples.shape[0])}
         columns.update({f"p_{name}_{c}": probability[:, k] for k, c in enumerate(source.classes)})
         columns[f"uncertainty_{name}"] = uncertainty
@@ -208,8 +208,7 @@ def write_predictions(path: Path, dataset: XrayDataset, data: str | Path, classe
     """One row per image: its file (relative to the data), label, probabilities, uncertainties, decision."""
     root = Path(data) if Path(data).is_dir() else Path(data).parent
     threshold, cutoff = calibration["threshold"], calibration["uncertainty"].get("cutoff")
-    decisions = predicted_labels(predictions.probabilities, threshold)
-    refer = referred(columns["uncertainty_entropy"], cutoff)
+    names = decision_names(predicted_indices(predictions.probabilities, threshold), referred(columns["uncertainty_entropy"], cutoff), classes)
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["image", "label", *[f"logit_{c}" for c in classes], *[f"p_{c}" for c in classes], *columns, "decision"])
@@ -217,7 +216,7 @@ def write_predictions(path: Path, dataset: XrayDataset, data: str | Path, classe
             # full precision (repr): decisions near the threshold must be reproducible from this file
             numbers = [*predictions.logits[i], *predictions.probabilities[i], *(columns[k][i] for k in columns)]
             writer.writerow([_relative(sample.path, root), classes[sample.label], *(repr(float(v)) for v in numbers),
-                             "REFER" if refer[i] else classes[decisions[i]]])
+                             names[i]])
 
 
 def _relative(path: Path, root: Path) -> str:
@@ -231,7 +230,7 @@ def evaluate(model_paths: list[str | Path], data: str | Path, out_dir: Path, opt
     """Run the whole evaluation and write metrics.json, predictions.csv, the figures and report.md."""
     source = load_source(model_paths)
     classes = list(source.classes)
-    dataset = split_dataset(data, options.split, task_for(classes), source.contract, options.max_images, options.seed)
+    dataset = split_dataset(data, options.split, task_for(classes), source.preprocess, options.max_images, options.seed)
     validation, validation_note = load_validation(source, options)
     calibration = resolve_calibration(source, validation, options)
     log(f"{options.split}: {len(dataset)} images; validation: {len(validation) if validation else 0} images; predicting")
@@ -260,7 +259,7 @@ def evaluate(model_paths: list[str | Path], data: str | Path, out_dir: Path, opt
             if isinstance(source, CheckpointSource) else {"available": False, "reason": "needs a single torch checkpoint"}
     write_predictions(out_dir / "predictions.csv", dataset, data, classes, predictions, calibration, columns)
     metrics = json_ready(metrics)  # the report is drawn from exactly what metrics.json holds
-    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=1, allow_nan=False))
+    write_json(out_dir / "metrics.json", metrics)
     write_report(metrics, out_dir)
     return metrics
 
@@ -268,18 +267,5 @@ def evaluate(model_paths: list[str | Path], data: str | Path, out_dir: Path, opt
 def _data_section(data: str | Path, options: EvaluationOptions, dataset: XrayDataset, classes: list[str]) -> dict[str, Any]:
     counts = np.bincount(dataset.labels, minlength=len(classes))
     return {"source": Path(data).name, "split": options.split, "n_images": len(dataset),
-            "n_patients": len({s.patient for s in dataset.samples}), "class_counts": dict(zip(classes, counts.tolist())),
+            "n_patients": len({s.patient for s in dataset.samples}), "class_counts": dict(zip(classes, counts.tolist(), strict=True)),
             "skipped": len(dataset.report.skipped), "subset": bool(options.max_images)}
-
-
-def json_ready(value: Any) -> Any:
-    """NaN and infinities become null: metrics.json stays strict JSON for any reader."""
-    if isinstance(value, dict):
-        return {str(k): json_ready(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_ready(v) for v in value]
-    if isinstance(value, (float, np.floating)):
-        return float(value) if np.isfinite(value) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    return value

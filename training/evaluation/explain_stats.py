@@ -92,7 +92,7 @@ def class_statistics(maps: np.ndarray, labels: np.ndarray, classes: list[str]) -
 def plot_class_maps(statistics: dict[str, Any], title: str, path: Path) -> None:
     """Mean heatmap per class, centre of mass marked with its spread (±1 std)."""
     figure, axes = plt.subplots(1, len(statistics), figsize=(3.6 * len(statistics), 3.8), squeeze=False)
-    for axis, (name, entry) in zip(axes[0], statistics.items()):
+    for axis, (name, entry) in zip(axes[0], statistics.items(), strict=False):
         if entry["mean_heatmap"] is not None:
             axis.imshow(np.array(entry["mean_heatmap"]), cmap="inferno", extent=(0, 1, 1, 0), vmin=0)
         if entry["centre_of_mass_mean"] is not None:
@@ -111,7 +111,7 @@ def explain_statistics(source: CheckpointSource, dataset: XrayDataset, out_dir: 
     indices = list(range(len(dataset)))
     if max_images and max_images < len(indices):
         indices = sorted(random.Random(seed).sample(indices, max_images))
-    inputs, labels = model_inputs(dataset.images[indices], source.contract), dataset.labels[indices]
+    inputs, labels = model_inputs(dataset.images[indices], source.preprocess), dataset.labels[indices]
     model = source.model.eval()
     result: dict[str, Any] = {"method": "captum LayerGradCam on model.gradcam_layer(), target = true class, ReLU, "
                                         f"upsampled to {GRID}x{GRID}, each map scaled to max 1",

@@ -24,7 +24,7 @@ from sklearn.metrics import (
     roc_curve,
 )
 
-from pneumo_runtime.decision import predicted_labels
+from pneumo_runtime.decision import predicted_indices
 
 from ..calibration.fitting import expected_calibration_error
 from .intervals import bootstrap_interval, proportion
@@ -48,7 +48,7 @@ def _bootstrapped(metric: Callable[..., float], arrays: tuple[np.ndarray, ...], 
 # ----------------------------------------------------------------- binary, at a threshold
 def binary_metrics_at_threshold(labels: np.ndarray, positive_probability: np.ndarray, threshold: float, resamples: Resamples) -> dict:
     """Decide positive when ``p >= threshold``; label 1 is the positive class (PNEUMONIA)."""
-    predictions = predicted_labels(np.column_stack([1.0 - positive_probability, positive_probability]), threshold)
+    predictions = predicted_indices(np.column_stack([1.0 - positive_probability, positive_probability]), threshold)
     (tn, fp), (fn, tp) = confusion_matrix(labels, predictions, labels=[0, 1])
     f1 = lambda y, p: f1_score(y, p, pos_label=1, zero_division=0)  # noqa: E731
     return {
@@ -85,7 +85,8 @@ def _auc_pr(labels: np.ndarray, probabilities: np.ndarray) -> float:
     return average_precision_score(one_hot, probabilities, average="macro")
 
 
-def _brier(labels: np.ndarray, probabilities: np.ndarray) -> float:
+def brier_score(labels: np.ndarray, probabilities: np.ndarray) -> float:
+    """Brier score: on the positive column for two classes, multi-class otherwise."""
     if probabilities.shape[1] == 2:
         return brier_score_loss(labels, probabilities[:, 1])
     return brier_score_loss(labels, probabilities, labels=list(range(probabilities.shape[1])))
@@ -105,7 +106,7 @@ def threshold_free_metrics(labels: np.ndarray, probabilities: np.ndarray, resamp
     return {
         "auc_roc": _bootstrapped(auc_roc, arrays, resamples),
         "auc_pr": _bootstrapped(_auc_pr, arrays, resamples, needs_both=True),
-        "brier": _bootstrapped(_brier, arrays, resamples),
+        "brier": _bootstrapped(brier_score, arrays, resamples),
         "log_loss": _bootstrapped(_log_loss, arrays, resamples),
         "ece": _bootstrapped(_ece, arrays, resamples),
     }

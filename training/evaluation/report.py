@@ -70,7 +70,7 @@ def plot_reliability(metrics: Metrics, path: Path) -> None:
     figure, axes = plt.subplots(1, 2, figsize=(10, 4.5), sharey=True)
     panels = (("uncalibrated", "threshold_free_uncalibrated", "before calibration (T = 1)"),
               ("calibrated", "threshold_free", f"after calibration (T = {metrics['calibration']['temperature']:.3f})"))
-    for axis, (key, section, title) in zip(axes, panels):
+    for axis, (key, section, title) in zip(axes, panels, strict=False):
         bins = [b for b in metrics["curves"]["reliability"][key] if b["count"]]
         centres = [(b["low"] + b["high"]) / 2 for b in bins]
         axis.bar(centres, [b["accuracy"] for b in bins], width=1 / len(metrics["curves"]["reliability"][key]), edgecolor="k", alpha=0.6, label="accuracy")
@@ -92,7 +92,7 @@ def _confusion_panels(metrics: Metrics) -> list[tuple[str, list[list[int]]]]:
 def plot_confusion(metrics: Metrics, path: Path) -> None:
     panels, classes = _confusion_panels(metrics), metrics["classes"]
     figure, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 4), squeeze=False)
-    for axis, (title, matrix) in zip(axes[0], panels):
+    for axis, (title, matrix) in zip(axes[0], panels, strict=False):
         matrix = np.array(matrix)
         axis.imshow(matrix, cmap="Blues")
         for (row, column), count in np.ndenumerate(matrix):
@@ -107,7 +107,7 @@ def plot_histogram(metrics: Metrics, path: Path) -> None:
     edges = np.array(histogram["bin_edges"])
     panels = histogram["by_probability_of"]
     figure, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4), squeeze=False)
-    for axis, (of_class, by_truth) in zip(axes[0], panels.items()):
+    for axis, (of_class, by_truth) in zip(axes[0], panels.items(), strict=False):
         for truth, counts in by_truth.items():
             axis.stairs(counts, edges, fill=True, alpha=0.45, label=f"true {truth}")
         if metrics["calibration"].get("threshold") is not None:

@@ -1,6 +1,6 @@
 """Prediction sources: a torch checkpoint, an ONNX export, or an ensemble, behind one surface.
 
-Every source turns a float32 NCHW batch (already preprocessed with its ``contract``) into an
+Every source turns a float32 NCHW batch (already preprocessed with its ``preprocess`` settings) into an
 (N, K) array of *logits*, and carries the calibration it was given (temperature, threshold,
 referral cut-off), so evaluation treats them all alike. An ensemble's "logits" are the log of its
 members' mean softmax probabilities: ``softmax(log p) == p``, so it averages probabilities and
@@ -32,7 +32,7 @@ class SourceError(PneumoError, ValueError):
 
 class PredictionSource(Protocol):
     classes: list[str]
-    contract: PreprocessSettings
+    preprocess: PreprocessSettings
     calibration: dict[str, Any] | None  # the stored calibration, None when there is none
     config: TrainConfig | None  # the training config (and so the validation split), when known
 
@@ -48,7 +48,7 @@ class CheckpointSource:
     def __init__(self, path: str | Path):
         loaded = model_from_checkpoint(path)
         self.path = Path(path)
-        self.model, self.config, self.classes, self.contract = loaded.model, loaded.config, loaded.classes, loaded.contract
+        self.model, self.config, self.classes, self.preprocess = loaded.model, loaded.config, loaded.classes, loaded.preprocess
         self.checkpoint = loaded.checkpoint
         self.calibration = loaded.checkpoint.get("calibration")
 
@@ -101,10 +101,10 @@ class MeanProbabilitySource:
     def __init__(self, members: Sequence[CheckpointSource]):
         first = members[0]
         for member in members[1:]:
-            if member.classes != first.classes or member.contract != first.contract:
+            if member.classes != first.classes or member.preprocess != first.preprocess:
                 raise SourceError(f"ensemble members differ in classes or preprocessing: {first.path.name} vs {member.path.name}")
         self.members = list(members)
-        self.classes, self.contract, self.config = first.classes, first.contract, first.config
+        self.classes, self.preprocess, self.config = first.classes, first.preprocess, first.config
         self.calibration = None  # members' own temperatures do not apply to the average
 
     def logits(self, batch: np.ndarray) -> np.ndarray:
@@ -128,7 +128,7 @@ class OnnxSource:
         return list(self.onnx_model.contract.classes)
 
     @property
-    def contract(self) -> PreprocessSettings:
+    def preprocess(self) -> PreprocessSettings:
         return self.onnx_model.contract.preprocess
 
     @property
@@ -162,8 +162,11 @@ def onnx_source(path: Path) -> OnnxSource:
 
 
 def load_source(paths: Sequence[str | Path]) -> PredictionSource:
-    """One path: that model; several: an ensemble of checkpoints."""
-    paths = [Path(p) for p in paths]
+    """One model: that model; several: an ensemble of checkpoints. A shipped model's name
+    (``default``, ``default.int8``, ``three_class``) is that model, as in ``pneumo-predict``."""
+    from pneumo_runtime.predictor import resolve_model
+
+    paths = [resolve_model(p) for p in paths]
     if len(paths) == 1 and paths[0].suffix.lower() == ".onnx":
         return onnx_source(paths[0])
     if any(p.suffix.lower() == ".onnx" for p in paths):
@@ -173,11 +176,11 @@ def load_source(paths: Sequence[str | Path]) -> PredictionSource:
 
 
 # ----------------------------------------------------------------- batching over prepared images
-def model_inputs(prepared: np.ndarray, contract: PreprocessSettings) -> np.ndarray:
+def model_inputs(prepared: np.ndarray, preprocess: PreprocessSettings) -> np.ndarray:
     """uint8 (N, S, S) prepared images (CLAHE + resize) -> float32 (N, 3, S, S) model inputs."""
-    return np.stack([to_model_input(image, contract) for image in prepared]).astype(np.float32)
+    return np.stack([to_model_input(image, preprocess) for image in prepared]).astype(np.float32)
 
 
 def predict_logits(source: PredictionSource, prepared: np.ndarray, batch_size: int = 32) -> np.ndarray:
-    chunks = [source.logits(model_inputs(prepared[i:i + batch_size], source.contract)) for i in range(0, len(prepared), batch_size)]
+    chunks = [source.logits(model_inputs(prepared[i:i + batch_size], source.preprocess)) for i in range(0, len(prepared), batch_size)]
     return np.concatenate(chunks) if chunks else np.zeros((0, len(source.classes)), np.float32)

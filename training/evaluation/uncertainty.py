@@ -63,7 +63,7 @@ def tta_probabilities(source: PredictionSource, prepared: np.ndarray, temperatur
     """(views, N, K) calibrated probabilities, one slice per view in ``TTA_VIEWS``."""
     views = []
     for transform in TTA_VIEWS.values():
-        logits = [source.logits(model_inputs(np.stack([transform(image) for image in prepared[i:i + batch_size]]), source.contract))
+        logits = [source.logits(model_inputs(np.stack([transform(image) for image in prepared[i:i + batch_size]]), source.preprocess))
                   for i in range(0, len(prepared), batch_size)]
         views.append(probabilities_from_logits(np.concatenate(logits), temperature))
     return np.stack(views)
@@ -74,7 +74,7 @@ def mc_dropout_probabilities(source: PredictionSource, prepared: np.ndarray, tem
     """(passes, N, K) calibrated probabilities with dropout active; None where the source has none."""
     chunks = []
     for i in range(0, len(prepared), batch_size):
-        sampled = source.mc_dropout_logits(model_inputs(prepared[i:i + batch_size], source.contract), passes)
+        sampled = source.mc_dropout_logits(model_inputs(prepared[i:i + batch_size], source.preprocess), passes)
         if sampled is None:
             return None
         chunks.append(sampled)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -19,10 +18,11 @@ from typing import Any
 
 import numpy as np
 
+from pneumo_runtime.json_file import write_json
+
 from ..config import ConfigError, TrainConfig
 from ..data.samples import TASK_CLASSES, Sample, load_samples
 from ..data.split import patient_folds
-from ..evaluation.evaluate import json_ready
 
 
 def write_fold_csv(path: Path, samples: list[Sample], task: str) -> None:
@@ -78,6 +78,6 @@ def run_cross_validation(config: TrainConfig, out_dir: Path, k: int, train_and_c
         calibration = train_and_calibrate(fold_config, fold_dir)
         fold_metrics.append({"temperature": calibration["temperature"], **calibration["validation"]})
     summary = {"k": k, "metrics": summarise(fold_metrics), "per_fold": fold_metrics}
-    (out_dir / "cv_summary.json").write_text(json.dumps(json_ready(summary), indent=1, allow_nan=False))
+    write_json(out_dir / "cv_summary.json", summary)
     (out_dir / "cv_summary.md").write_text(render_summary(summary["metrics"], k))
     return summary

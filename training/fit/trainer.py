@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import csv
 import dataclasses
-import json
 import random
 import sys
 import time
@@ -22,6 +21,7 @@ from torch.utils.data.distributed import DistributedSampler
 from tqdm import tqdm
 
 from pneumo_runtime.decision import softmax
+from pneumo_runtime.json_file import write_json
 from pneumo_runtime.preprocess import ClaheSettings, PreprocessSettings
 
 from ..checkpoint import classes_for, code_version, ensemble_fields, load_checkpoint, rebuild_model, save_checkpoint
@@ -106,7 +106,7 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def contract_for(config: TrainConfig, mean: tuple, std: tuple) -> PreprocessSettings:
+def preprocess_for(config: TrainConfig, mean: tuple, std: tuple) -> PreprocessSettings:
     clahe = ClaheSettings(config.clahe, config.clahe_clip_limit, config.clahe_tile_grid)
     return PreprocessSettings(config.input_size, tuple(mean), tuple(std), clahe, config.ellipse_mask)
 
@@ -146,7 +146,7 @@ class Trainer:
         self.ddp_model: torch.nn.Module = self.model
         self._ddp_trainable: tuple[str, ...] | None = None
         self.wise_ft_start: dict[str, torch.Tensor] | None = None  # weights when fine-tuning began (WiSE-FT)
-        self.contract = contract_for(config, self.model.mean, self.model.std)
+        self.preprocess = preprocess_for(config, self.model.mean, self.model.std)
         self._load_data()
         self.criterion = build_loss(config, list(class_counts(self.train_set.samples, config.task).values())).to(self.device)
         self.optimizer = build_optimizer(parameter_groups(self.model, config), config)
@@ -179,8 +179,8 @@ class Trainer:
         config = self.config
         train_samples, val_samples = select_samples(config)
         augmentation = build_augmentation(config.augment, config.hflip, seed=config.seed)
-        self.train_set = XrayDataset(train_samples, self.contract, augmentation, corner_swap=config.corner_swap)
-        self.val_set = XrayDataset(val_samples, self.contract)
+        self.train_set = XrayDataset(train_samples, self.preprocess, augmentation, corner_swap=config.corner_swap)
+        self.val_set = XrayDataset(val_samples, self.preprocess)
         for name, dataset in (("train", self.train_set), ("validation", self.val_set)):
             counts = class_counts(dataset.samples, config.task)
             patients = len({s.patient for s in dataset.samples})
@@ -371,7 +371,7 @@ class Trainer:
             "config": self.config.to_dict(),
             "classes": self.classes,
             **ensemble_fields(self.model),
-            "preprocess": self.contract.to_dict(),
+            "preprocess": self.preprocess.to_dict(),
             "val_metrics": {"epoch": state.epoch, **val},
             "data_summary": self._data_summary(),
             "code_version": code_version(),
@@ -387,7 +387,7 @@ class Trainer:
 
     def _write_history(self) -> None:
         history = self.state.history
-        (self.out_dir / "history.json").write_text(json.dumps(history, indent=1))
+        write_json(self.out_dir / "history.json", history)
         with (self.out_dir / "history.csv").open("w", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=list(history[0]))
             writer.writeheader()

@@ -18,7 +18,6 @@ stops and resumes, and workers on several machines add trials to the same study;
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import warnings
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from pneumo_runtime.errors import PneumoError
+from pneumo_runtime.json_file import write_json
 
 from ..checkpoint import CheckpointError
 from ..config import ConfigError, TrainConfig, add_config_flags, config_from_dict, load_yaml, overrides_from_args, save_yaml
@@ -142,7 +142,7 @@ def write_results(study, out: Path) -> dict[str, Any] | None:
     summary = {"study": study.study_name, "trials": counts, "best_trial": best.number, "validation_nll": best.value,
                "validation_auc": best.user_attrs.get("auc"), "best_epoch": best.user_attrs.get("best_epoch"),
                "params": best.params, "config": str(path)}
-    (out / "best_trial.json").write_text(json.dumps(summary, indent=1))
+    write_json(out / "best_trial.json", summary)
     write_plots(study, out, len(complete))
     return summary
 

@@ -6,6 +6,8 @@ norm each, then 2x2 max-pool), and a spatial attention gate on the last feature 
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 from torch import nn
 
@@ -44,7 +46,7 @@ class CustomCNNFeatures(nn.Module):
     def __init__(self):
         super().__init__()
         widths = (3, *CHANNELS)
-        self.stages = nn.Sequential(*(conv_block(a, b) for a, b in zip(widths, widths[1:])))
+        self.stages = nn.Sequential(*(conv_block(a, b) for a, b in itertools.pairwise(widths)))
         self.attention = SpatialAttention(CHANNELS[-1])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

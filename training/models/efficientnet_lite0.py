@@ -35,7 +35,7 @@ def lite0_imagenet_state_dict(target: nn.Module) -> OrderedDict[str, torch.Tenso
     if len(source) != len(own):
         raise PretrainedWeightsError(f"lite0 weights have {len(source)} tensors, timm expects {len(own)}")
     renamed = OrderedDict()
-    for (src_key, tensor), (dst_key, expected) in zip(source.items(), own.items()):
+    for (src_key, tensor), (dst_key, expected) in zip(source.items(), own.items(), strict=False):
         if tensor.shape != expected.shape:
             raise PretrainedWeightsError(f"lite0 weights: {src_key} {tuple(tensor.shape)} does not fit {dst_key} {tuple(expected.shape)}")
         renamed[dst_key] = tensor

@@ -49,8 +49,8 @@ def ensemble_of(models: list[PneumoClassifier]) -> PneumoClassifier:
     ensemble = PneumoClassifier(parts, heads[0].out_features, first.classifier.dropout.p)
     with torch.no_grad():  # an ensemble's head holds W_i / n per member: times its n gives back W_i
         total = sum(counts)
-        ensemble.classifier.fc.weight.copy_(torch.cat([h.weight * n for h, n in zip(heads, counts)], dim=1) / total)
-        ensemble.classifier.fc.bias.copy_(sum(h.bias * n for h, n in zip(heads, counts)) / total)
+        ensemble.classifier.fc.weight.copy_(torch.cat([h.weight * n for h, n in zip(heads, counts, strict=True)], dim=1) / total)
+        ensemble.classifier.fc.bias.copy_(sum(h.bias * n for h, n in zip(heads, counts, strict=True)) / total)
     return ensemble.eval()
 
 

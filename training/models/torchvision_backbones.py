@@ -3,7 +3,7 @@ torchvision's own weights API (downloaded at run time, cached by torch.hub)."""
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torchvision
 from torch import nn

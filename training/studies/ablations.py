@@ -17,6 +17,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pneumo_runtime.json_file import write_json
+
 from ..arguments import add_threads_flag
 from ..config import ConfigError, config_from_dict, load_yaml
 
@@ -73,10 +75,10 @@ def main(argv: list[str] | None = None) -> int:
             results[name] = run_variant(base, VARIANTS[name], args.out / slug(name))
             print(f"{name}: " + ", ".join(f"{k} {v:.4f}" for k, v in results[name].items()), file=sys.stderr)
     except ConfigError as exc:
-        print(f"ablations: error: {exc}", file=sys.stderr)
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 2
     protocol = ", ".join(f"{k}={v}" for k, v in SHORT_PROTOCOL.items())
-    (args.out / "ablations.json").write_text(json.dumps({"recipe": str(args.config), "protocol": SHORT_PROTOCOL, "results": results}, indent=1))
+    write_json(args.out / "ablations.json", {"recipe": str(args.config), "protocol": SHORT_PROTOCOL, "results": results})
     (args.out / "ablations.md").write_text(f"Recipe {args.config}; protocol: {protocol}; validation split only.\n\n{markdown_table(results)}\n")
     print(markdown_table(results))
     return 0

@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from pneumo_runtime.decision import softmax
+from pneumo_runtime.json_file import write_json
 
 from ..arguments import add_threads_flag, apply_threads
 from ..calibration.calibrate import check_same_split, validation_dataset
@@ -67,7 +68,7 @@ def corner_reliance(checkpoint: Path, data: str | None = None, ellipse_mask: flo
     what masking alone does to weights trained without it); None keeps the model's own.
     """
     loaded = model_from_checkpoint(checkpoint)
-    contract = loaded.contract if ellipse_mask is None else dataclasses.replace(loaded.contract, ellipse_mask=ellipse_mask)
+    contract = loaded.preprocess if ellipse_mask is None else dataclasses.replace(loaded.preprocess, ellipse_mask=ellipse_mask)
     config = dataclasses.replace(loaded.config, shift_validation=True, num_workers=0)
     val_set = validation_dataset(config, contract, data)
     check_same_split(val_set, loaded.checkpoint)
@@ -106,12 +107,12 @@ def main(argv: list[str] | None = None) -> int:
             args.out.parent.mkdir(parents=True, exist_ok=True)
         results = [corner_reliance(path, args.data, args.ellipse_mask) for path in args.checkpoints]
     except (CheckpointError, ValueError, OSError) as exc:
-        print(f"shortcuts: error: {exc}", file=sys.stderr)
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 2
     for entry in results:
         print(json.dumps(entry))
     if args.out:
-        args.out.write_text(json.dumps(results, indent=1))
+        write_json(args.out, results)
     return 0
 
 

@@ -2,8 +2,12 @@
 
 The torch-free runtime (``pip install pneumo``) ships only the ONNX models; these weights matter
 only to the demo's Captum explain mode, so they travel in their own distribution, which the
-``[explain]`` extra pulls in (as spaCy ships its models as packages of their own). The files are
-the repository's ``pneumo_runtime/models/*.pt``, byte for byte (symlinks in the source tree).
+``[explain]`` extra pulls in (as spaCy ships its models as packages of their own). The ONNX models
+they match are ``pneumo_runtime/models/<name>.onnx``.
+
+Versions: this distribution's ``__version__`` and ``pneumo_runtime.__version__`` are always equal,
+and the ``[explain]`` extra pins ``pneumo-torch-weights==<that version>``. Whenever a shipped model
+changes (its ONNX file, its contract or these weights), both versions change together.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-__version__ = "0.1.0"  # always the version of the pneumo release whose ONNX models these weights match
+__version__ = "0.2.0"  # always pneumo_runtime.__version__: see the rule above
 
 
 def checkpoint(model_name: str) -> Path | None:

@@ -17,7 +17,7 @@ from pneumo.training.calibration.fitting import (
     probabilities_from_logits,
     referral_cutoff,
 )
-from pneumo.training.fit.cli import main as train_main
+from pneumo.training.fit.train_cli import main as train_main
 from pneumo_runtime.decision import entropy_uncertainty
 
 

@@ -32,6 +32,6 @@ def test_validation_shift_repeats_exactly_after_reseeding(xray_like):
     first = [shift(image=xray_like)["image"] for _ in range(5)]
     shift.set_random_seed(7)
     again = [shift(image=xray_like)["image"] for _ in range(5)]
-    for a, b in zip(first, again):
+    for a, b in zip(first, again, strict=True):
         np.testing.assert_array_equal(a, b)
     assert len({o.tobytes() for o in first}) == 5  # and each image gets a different shift

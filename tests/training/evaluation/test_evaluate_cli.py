@@ -10,7 +10,7 @@ import pytest
 import torch
 from sklearn.metrics import accuracy_score, brier_score_loss, log_loss, matthews_corrcoef, recall_score, roc_auc_score
 
-from pneumo.training.evaluation.cli import main
+from pneumo.training.evaluation.evaluate_cli import main
 from pneumo.training.evaluation.sources import CheckpointSource, MeanProbabilitySource, model_inputs
 from pneumo_runtime.decision import entropy_uncertainty
 
@@ -65,7 +65,7 @@ def test_uncertainty_and_decisions_follow_the_runtime_rule(binary_report):
     uncertainty = np.array([float(row["uncertainty_entropy"]) for row in rows])
     np.testing.assert_allclose(uncertainty, entropy_uncertainty(probabilities), atol=1e-5)
     threshold, cutoff = metrics["calibration"]["threshold"], metrics["calibration"]["uncertainty"]["cutoff"]
-    for row, u, p in zip(rows, uncertainty, probabilities[:, 1]):
+    for row, u, p in zip(rows, uncertainty, probabilities[:, 1], strict=True):
         expected = "REFER" if u > cutoff else ("PNEUMONIA" if p >= threshold else "NORMAL")
         assert row["decision"] == expected
     for method in ("entropy", "tta", "mc_dropout"):
@@ -93,7 +93,7 @@ def test_three_class_model_is_evaluated_per_class(tiny_three_class_checkpoint, k
 def test_ensemble_averages_member_probabilities(tiny_checkpoint, tiny_checkpoint_other_weights, kermany_mini, tmp_path):
     second = tiny_checkpoint_other_weights
     members = [CheckpointSource(tiny_checkpoint), CheckpointSource(second)]
-    batch = model_inputs(np.random.default_rng(0).integers(0, 256, (3, 64, 64), dtype=np.uint8), members[0].contract)
+    batch = model_inputs(np.random.default_rng(0).integers(0, 256, (3, 64, 64), dtype=np.uint8), members[0].preprocess)
     expected = np.mean([torch.softmax(torch.from_numpy(m.logits(batch)), 1).numpy() for m in members], axis=0)
     ensemble_logits = MeanProbabilitySource(members).logits(batch)
     np.testing.assert_allclose(torch.softmax(torch.from_numpy(ensemble_logits), 1).numpy(), expected, atol=1e-6)
@@ -112,7 +112,7 @@ def test_user_errors_are_one_line(tiny_checkpoint, tiny_three_class_checkpoint, 
 
 
 def test_onnx_export_evaluates_like_its_checkpoint(binary_report, tiny_checkpoint, kermany_mini, tmp_path):
-    from pneumo.export.cli import main as export_main
+    from pneumo.export.export_cli import main as export_main
 
     assert export_main(["--to", "onnx", "--checkpoint", str(tiny_checkpoint), "--out", str(tmp_path / "onnx"), "--guard-images", "16"]) == 0
     assert evaluate([tmp_path / "onnx" / "model.onnx"], kermany_mini, tmp_path / "report", "--no-tta") == 0

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from pneumo.training.evaluation.cli import main
+from pneumo.training.evaluation.evaluate_cli import main
 from pneumo.training.evaluation.explain_stats import GRID, centre_of_mass, class_statistics, mean_pairwise_correlation
 
 

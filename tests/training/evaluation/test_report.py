@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from pneumo.training.evaluation.cli import main
+from pneumo.training.evaluation.evaluate_cli import main
 from pneumo.training.evaluation.report import FIGURES, render_markdown, write_report
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from pneumo.training.fit.cli import main
+from pneumo.training.fit.train_cli import main
 
 
 def fold_rows(path):

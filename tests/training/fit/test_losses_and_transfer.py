@@ -63,6 +63,7 @@ def test_every_optimizer_and_schedule_steps(optimizer, scheduler):
     model = create_model("custom_cnn")
     config = TrainConfig(optimizer=optimizer, scheduler=scheduler, epochs=2, warmup_epochs=1, step_size=1)
     opt = build_optimizer(parameter_groups(model, config), config)
+    base = opt.param_groups[0]["lr"]
     schedule = Schedule(opt, config, steps_per_epoch=2)
     for _ in range(2):
         for _ in range(2):
@@ -70,5 +71,14 @@ def test_every_optimizer_and_schedule_steps(optimizer, scheduler):
             opt.step()
             schedule.after_batch()
         schedule.after_epoch(0.5)
-    if scheduler in ("cosine", "step"):
-        assert opt.param_groups[0]["lr"] < config.lr
+    after_two_epochs = {
+        "cosine": 0.0,  # four steps of four: the cosine has come all the way down
+        "step": base * config.step_gamma ** 2,  # one step per epoch
+        "plateau": base,  # two flat epochs are within its patience of 3
+        "none": base,
+    }[scheduler]
+    assert opt.param_groups[0]["lr"] == pytest.approx(after_two_epochs, abs=1e-12)
+    for _ in range(3):  # three more flat epochs: only the plateau schedule reacts, by its factor 0.1
+        schedule.after_epoch(0.5)
+    after_five_epochs = {"plateau": base * 0.1, "step": after_two_epochs * config.step_gamma ** 3}.get(scheduler, after_two_epochs)
+    assert opt.param_groups[0]["lr"] == pytest.approx(after_five_epochs, abs=1e-12)

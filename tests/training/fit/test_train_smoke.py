@@ -11,7 +11,7 @@ from pneumo.training.checkpoint import load_checkpoint, model_from_checkpoint
 from pneumo.training.config import load_yaml
 from pneumo.training.data.dataset import XrayDataset
 from pneumo.training.data.samples import discover_kermany
-from pneumo.training.fit.cli import main
+from pneumo.training.fit.train_cli import main
 
 pytestmark = pytest.mark.slow  # every test here trains a model
 
@@ -22,7 +22,7 @@ def train(data: Path, out: Path, *extra: str) -> int:
 
 def predictions(checkpoint: Path, data: Path) -> np.ndarray:
     loaded = model_from_checkpoint(checkpoint)
-    dataset = XrayDataset(discover_kermany(data, "train", "binary"), loaded.contract)
+    dataset = XrayDataset(discover_kermany(data, "train", "binary"), loaded.preprocess)
     batch = torch.stack([dataset[i][0] for i in range(len(dataset))])
     with torch.no_grad():
         return torch.softmax(loaded.model(batch), 1).numpy()
@@ -77,7 +77,7 @@ def test_init_from_continues_a_checkpoint_under_a_new_field_of_view(tiny_checkpo
     for key, tensor in source["model_state"].items():
         if tensor.is_floating_point() and "running" not in key:
             torch.testing.assert_close(continued["train_state"][key], tensor, atol=1e-3, rtol=0, msg=key)
-    assert model_from_checkpoint(tmp_path / "fov" / "best.pt").contract.ellipse_mask == 1.0
+    assert model_from_checkpoint(tmp_path / "fov" / "best.pt").preprocess.ellipse_mask == 1.0
 
 
 def test_init_from_a_logit_ensemble_keeps_its_members(tiny_checkpoint, tiny_checkpoint_other_weights, kermany_mini, tmp_path):

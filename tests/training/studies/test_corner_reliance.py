@@ -21,7 +21,7 @@ from ..conftest import train_tiny
 
 
 def test_corner_swap_replaces_only_the_corners_and_takes_them_from_the_other_class(kermany_mini: Path, tiny_checkpoint: Path) -> None:
-    contract = model_from_checkpoint(tiny_checkpoint).contract
+    contract = model_from_checkpoint(tiny_checkpoint).preprocess
     dataset = XrayDataset(discover_kermany(kermany_mini, "train", "binary"), contract)
     swapped = corner_swapped(dataset)
     corners = field_of_view(*dataset.images.shape[1:], 1.0) == 0
@@ -33,7 +33,7 @@ def test_corner_swap_replaces_only_the_corners_and_takes_them_from_the_other_cla
 
 
 def test_the_seam_control_takes_corners_from_another_image_of_the_same_class(kermany_mini: Path, tiny_checkpoint: Path) -> None:
-    contract = model_from_checkpoint(tiny_checkpoint).contract
+    contract = model_from_checkpoint(tiny_checkpoint).preprocess
     dataset = XrayDataset(discover_kermany(kermany_mini, "train", "binary"), contract)
     same = corner_swapped(dataset, donors="same")
     corners = field_of_view(*dataset.images.shape[1:], 1.0) == 0
@@ -72,7 +72,7 @@ def _corner_values(dataset: XrayDataset, index: int) -> torch.Tensor:
 @pytest.mark.parametrize("task", ["binary", "three_class"])
 def test_corner_swap_augmentation_shows_another_class_corners_and_leaves_the_lungs(task: str, kermany_mini: Path,
                                                                                     tiny_checkpoint: Path) -> None:
-    contract = model_from_checkpoint(tiny_checkpoint).contract
+    contract = model_from_checkpoint(tiny_checkpoint).preprocess
     samples = discover_kermany(kermany_mini, "train", task)
     plain, swapping = XrayDataset(samples, contract), XrayDataset(samples, contract, corner_swap=1.0)
     lungs = torch.from_numpy(~plain.corners)
@@ -90,7 +90,7 @@ def test_corner_swap_augmentation_shows_another_class_corners_and_leaves_the_lun
 
 
 def test_corner_swap_probability_is_honoured_and_checked(kermany_mini: Path, tiny_checkpoint: Path) -> None:
-    contract = model_from_checkpoint(tiny_checkpoint).contract
+    contract = model_from_checkpoint(tiny_checkpoint).preprocess
     half = XrayDataset(discover_kermany(kermany_mini, "train", "binary"), contract, corner_swap=0.5)
     own = XrayDataset(half.samples, contract)[0][0]
     torch.manual_seed(1)
@@ -110,8 +110,8 @@ def test_a_run_swaps_corners_in_training_only(kermany_mini: Path, tmp_path: Path
     config = config_from_dict({"data": str(kermany_mini), "model": "custom_cnn", "input_size": 64, "val_fraction": 0.34,
                                "augment": "none", "corner_swap": 1.0, "threads": 2})
     trainer = Trainer(config, tmp_path / "run")
-    train_plain = XrayDataset(trainer.train_set.samples, trainer.contract)
-    val_plain = XrayDataset(trainer.val_set.samples, trainer.contract)
+    train_plain = XrayDataset(trainer.train_set.samples, trainer.preprocess)
+    val_plain = XrayDataset(trainer.val_set.samples, trainer.preprocess)
     lungs = torch.from_numpy(~train_plain.corners)
     assert trainer.train_loader.dataset is trainer.train_set
     image = trainer.train_set[0][0]

@@ -1,0 +1,157 @@
+"""``pneumo-adapt``: write a site model (ONNX + contract) from a shipped or exported one.
+
+    pneumo-adapt --site "Clinic X" --unlabelled site_films/ --out site_model/
+    pneumo-adapt --site "Clinic X" --labelled site_labelled/ --out site_model/   # NORMAL/ + PNEUMONIA/, or a CSV
+    pneumo-predict --model site_model/model.onnx film.jpeg
+
+See ``pneumo.site_kit.adapt`` for what each step changes and why.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from pneumo.export.guard.population_fit import add_population_arguments, population_check
+from pneumo_runtime.arguments import add_model_argument, add_threads_argument
+from pneumo_runtime.batch import expand
+from pneumo_runtime.contract import ModelContract
+from pneumo_runtime.errors import PneumoError
+from pneumo_runtime.inputs import model_input
+from pneumo_runtime.json_file import write_json
+from pneumo_runtime.model import OnnxModel
+from pneumo_runtime.predictor import resolve_model
+from pneumo_runtime.torch_twin import torch_twin
+
+from .adapt import SiteAdaptationError, adapt_batchnorm, recalibration, site_contract
+
+MODEL_NAME = "model"
+PARITY_FILMS = 32  # site films the exported graph is checked on against the adapted torch model
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pneumo-adapt", description="Adapt a pneumo model to one site's films: batch-norm statistics "
+                                     "from unlabelled films and/or calibration from a small labelled set.")
+    parser.add_argument("--site", required=True, help="the site's name, recorded in the model and shown by every front end")
+    parser.add_argument("--out", type=Path, required=True, help="folder for model.onnx and model.json")
+    add_model_argument(parser, role="the model to adapt: ")
+    parser.add_argument("--checkpoint", type=Path, help="its torch weights, for --unlabelled (default: the .pt beside the .onnx; a shipped model's from pneumo-torch-weights)")
+    parser.add_argument("--unlabelled", type=Path, help="a folder of the site's films, no labels: batch-norm statistics are re-estimated on them")
+    parser.add_argument("--labelled", type=Path, help="the site's labelled films: a folder with NORMAL/ and PNEUMONIA/, or a CSV path,label[,patient]; "
+                        "temperature, threshold and referral cut-off are refitted on them")
+    add_threads_argument(parser, meaning="CPU threads (default: all cores)")
+    add_population_arguments(parser)
+    return parser
+
+
+def readable_inputs(paths: list[Path], contract) -> tuple[np.ndarray, list[Path]]:
+    """Preprocessed films, skipping (and naming) any that cannot be read: one bad file stops nothing."""
+    images, kept = [], []
+    for path in paths:
+        try:
+            images.append(model_input(path, contract))
+            kept.append(path)
+        except PneumoError as exc:
+            print(f"pneumo-adapt: skipped {path.name}: {exc}", file=sys.stderr)
+    if not images:
+        raise SiteAdaptationError("none of the given films could be read")
+    return np.stack(images), kept
+
+
+def labelled_samples(source: Path, task: str) -> list:
+    from pneumo.training.data.samples import discover_kermany, read_csv
+
+    if source.suffix.lower() == ".csv":
+        return read_csv(source, task)
+    return discover_kermany(source.parent, source.name, task)
+
+
+def adapted_graph(base: OnnxModel, checkpoint_path: Path, films: np.ndarray, staged: Path, contract: ModelContract) -> dict:
+    """AdaBN on the torch twin, a guard bank from the same films, exported and checked against torch."""
+    from pneumo.export.contract_builder import model_version
+    from pneumo.export.guard.feature_fit import fit_feature_guard
+    from pneumo.export.validate import export_checked
+    from pneumo.training.checkpoint import load_checkpoint, rebuild_model
+
+    checkpoint = load_checkpoint(checkpoint_path)
+    if model_version(checkpoint) != base.contract.model_version.removesuffix("-int8"):
+        raise SiteAdaptationError(f"{checkpoint_path.name} holds {model_version(checkpoint)}, not the weights of {base.contract.model_version}")
+    loaded = rebuild_model(checkpoint)
+    layers = adapt_batchnorm(loaded.model, films)
+    # Half the site's films form the bank, the other half set its cut-off; the pixel checks stay.
+    max_distance, guard_module = fit_feature_guard(loaded.model, films[0::2], films[1::2])
+    guard = dataclasses.replace(base.contract.guard, max_feature_distance=max_distance)
+    _, parity = export_checked(loaded.model, contract, staged, films[:PARITY_FILMS], guard=guard_module)
+    return {"batchnorm_layers": layers, "guard": guard, "parity": parity.to_dict()}
+
+
+def run(args: argparse.Namespace) -> dict:
+    if not args.unlabelled and not args.labelled:
+        raise SiteAdaptationError("nothing to adapt: give --unlabelled FOLDER, --labelled FOLDER_OR_CSV, or both")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    base_path = resolve_model(args.model)
+    base = OnnxModel(base_path, threads=args.threads)  # hash checked like any model
+    contract, methods, counts, report = base.contract, [], {}, {"base_model": base.contract.model_version}
+    args.out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=args.out) as staging_dir:  # nothing half-written is left behind
+        staged = Path(staging_dir) / f"{MODEL_NAME}.onnx"
+        guard = None
+        if args.unlabelled:
+            films, kept = readable_inputs(expand([args.unlabelled], recursive=True), contract.preprocess)
+            checkpoint = args.checkpoint or torch_twin(base_path)
+            if checkpoint is None or not checkpoint.is_file():
+                raise SiteAdaptationError(f"batch-norm adaptation needs the torch weights of {base_path.name}: "
+                                          'install "pneumo[explain]" for the shipped models, or give --checkpoint')
+            interim = site_contract(contract, args.site, ["batchnorm_statistics"], {"unlabelled": len(kept)})
+            adapted = adapted_graph(base, checkpoint, films, staged, interim)
+            guard = adapted.pop("guard")
+            report["batchnorm"] = {**adapted, "films": len(kept)}
+            methods.append("batchnorm_statistics")
+            counts["unlabelled"] = len(kept)
+        else:
+            shutil.copyfile(base_path, staged)
+        calibration = None
+        if args.labelled:
+            samples = labelled_samples(args.labelled, "binary" if len(contract.classes) == 2 else "three_class")
+            batch, kept = readable_inputs([s.path for s in samples], contract.preprocess)
+            by_path = {s.path: s for s in samples}
+            labels = np.array([by_path[p].label for p in kept])
+            calibration = recalibration(OnnxModel(staged, verify=False).logits(batch), labels, [by_path[p].patient for p in kept], contract)
+            report["calibration"] = {k: calibration[k] for k in ("temperature", "threshold", "threshold_rule")} | {"films": len(kept)}
+            methods.append("calibration")
+            counts["labelled"] = len(kept)
+        from pneumo.export.onnx_export import reseal
+
+        final = reseal(staged, site_contract(contract, args.site, methods, counts, calibration, guard))
+        if args.unlabelled:  # new batch-norm statistics move every feature: the check is fitted again (reseal kept the old one otherwise)
+            report["population_check"] = population_check(staged, args)
+        OnnxModel(staged)  # the runtime's own loader, hash check included, accepts it
+        for produced in (staged, staged.with_suffix(".json")):
+            shutil.move(str(produced), args.out / produced.name)
+    report["site_model"] = final.model_version
+    write_json(args.out / "adapt_report.json", report)
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        report = run(args)
+    except (PneumoError, ValueError) as exc:  # ValueError: the training side's typed data/checkpoint errors
+        print(f"pneumo-adapt: error: {str(exc).strip() or type(exc).__name__}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.out / (MODEL_NAME + '.onnx')}: {report['site_model']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

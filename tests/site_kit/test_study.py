@@ -1,0 +1,104 @@
+"""The site study's cross-fitting, on the real study code and real official test films.
+
+Its figures in the model card rest on two promises: the two halves share no patient, and each half
+is scored only with what was fitted on the other (calibration on the other half's labelled films,
+batch-norm statistics on the other half's films). The study runs here on 48 official test films
+with every fitting step watched: the real functions run, and the test records what each was given.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pneumo.site_kit import study as site_study
+from pneumo.training.data import split
+from pneumo_runtime.inputs import model_input
+
+pytestmark = pytest.mark.slow  # runs the torch twin of the shipped model
+
+
+@pytest.fixture(scope="module")
+def site(kermany_224, tmp_path_factory) -> Path:
+    """24 normal films and 24 pneumonia films (two of each of 12 patients) from the official test split."""
+    root = tmp_path_factory.mktemp("site")
+    normals = sorted((kermany_224 / "test" / "NORMAL").glob("*.jpeg"))[:24]
+    by_patient = defaultdict(list)
+    for path in sorted((kermany_224 / "test" / "PNEUMONIA").glob("*.jpeg")):
+        by_patient[path.name.split("_")[0]].append(path)
+    pneumonia = [path for films in [f for f in by_patient.values() if len(f) >= 2][:12] for path in films[:2]]
+    for label, paths in (("NORMAL", normals), ("PNEUMONIA", pneumonia)):
+        (root / "test" / label).mkdir(parents=True)
+        for path in paths:
+            (root / "test" / label / path.name).symlink_to(path)
+    return root
+
+
+def digest(array: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
+
+
+def test_halves_are_patient_disjoint_and_every_step_is_fitted_on_the_other_half(site, monkeypatch):
+    folds, fitted, adapted_on, logits_of, pooled_parts = [], [], {}, {}, []
+    real_folds, real_recalibration, real_adapt, real_logits, real_pooled = (
+        split.patient_folds, site_study.recalibration, site_study.adapt_batchnorm, site_study.torch_logits, site_study.pooled)
+
+    def watched_folds(samples, k, seed):
+        folds.append(real_folds(samples, k, seed))
+        return folds[-1]
+
+    def watched_recalibration(logits, labels, patients, contract):
+        calibration = real_recalibration(logits, labels, patients, contract)
+        fitted.append((set(patients), calibration))
+        return calibration
+
+    def watched_adapt(model, films):
+        adapted_on[id(model)] = digest(films)
+        return real_adapt(model, films)
+
+    def watched_logits(model, films):
+        logits = real_logits(model, films)
+        logits_of[id(logits)] = (adapted_on.get(id(model)), digest(films))
+        return logits
+
+    def watched_pooled(parts, intervals=True):
+        pooled_parts.append(parts)
+        return real_pooled(parts, intervals)
+
+    monkeypatch.setattr(split, "patient_folds", watched_folds)
+    monkeypatch.setattr(site_study, "recalibration", watched_recalibration)
+    monkeypatch.setattr(site_study, "adapt_batchnorm", watched_adapt)
+    monkeypatch.setattr(site_study, "torch_logits", watched_logits)
+    monkeypatch.setattr(site_study, "pooled", watched_pooled)
+    monkeypatch.setattr(site_study, "DRAWS", 2)  # the curve's draws repeat one mechanism; two show it
+    study = site_study.run(site, None, None, seed=0)
+
+    # The halves: every film once, no patient on both sides, both classes on each side.
+    halves = list(folds[0][0])
+    patients = [{s.patient for s in half} for half in halves]
+    assert sorted(str(s.path) for half in halves for s in half) == sorted(str(p) for p in site.rglob("*.jpeg"))
+    assert not patients[0] & patients[1]
+    assert all({s.label for s in half} == {0, 1} for half in halves)
+    assert study["data"].endswith(f"halves of {len(halves[0])} and {len(halves[1])} films by patient")
+    films = [digest(np.stack([model_input(s.path, site_study.OnnxModel(site_study.resolve_model(None)).contract.preprocess) for s in half]))
+             for half in halves]
+
+    # Every scored part: its films are one half, its logits come from a model never adapted on that
+    # half, and a refitted calibration was fitted on patients of the other half only.
+    by_temperature = {id(calibration["temperature"]): fitted_on for fitted_on, calibration in fitted}
+    assert len(pooled_parts) == 4 + 2 * len(site_study.LABELLED_COUNTS) * 2
+    refitted = 0
+    for parts in pooled_parts:
+        assert [set(part[2]) for part in parts] == patients  # half 0, then half 1
+        for half, (logits, _labels, part_patients, temperature, _threshold, _cutoff) in enumerate(parts):
+            adapted, scored = logits_of[id(logits)]
+            assert scored == films[half] and adapted in (None, films[1 - half])
+            if id(temperature) in by_temperature:
+                assert by_temperature[id(temperature)] <= patients[1 - half] and not by_temperature[id(temperature)] & set(part_patients)
+                refitted += 1
+    assert refitted == 2 * (2 + 2 * len(site_study.LABELLED_COUNTS) * 2)  # every recalibrated part was checked
+    assert {name for name, row in study["rows"].items() if row["n_images"] == 48} == set(study["rows"])
