@@ -21,7 +21,7 @@ from .image_header import sniff_format
 from .inputs import DEFAULT_MAX_PIXELS, SNIFF_BYTES, LoadedImage, load_image, read_source
 from .model import OnnxModel
 from .preprocess import prepare_gray, to_model_input
-from .scope import ADULT_FILM, TURN_HINT, PopulationCheck, age_refusal, header_refusal, parse_age, pooled_features
+from .scope import ADULT_FILM, TURN_HINT, PopulationCheck, age_refusal, header_refusal, parse_age
 
 Source = str | Path | bytes | np.ndarray
 Age = str | float | None  # years, or DICOM's "003Y"; None: not stated
@@ -160,7 +160,7 @@ class Predictor:
         if refusal:
             return self._rejected(refusal, timings, started), loaded, None
         if self.population is not None:
-            verdict = self.population.refusal(float(self.population.scores(pooled_features(outputs[FEATURES_NAME]))[0]), age)
+            verdict = self.population.refusal(self.population.score(outputs[FEATURES_NAME]), age)
             if verdict:
                 return self._rejected(verdict[1], timings, started, verdict[0]), loaded, None
         probabilities = self.model.calibrated_probabilities(outputs[LOGITS_NAME])
@@ -195,8 +195,7 @@ class Predictor:
         return refusal if undone_is_a_child and as_given_not_adult else ADULT_FILM + TURN_HINT
 
     def _population_score(self, population: PopulationCheck, prepared: np.ndarray) -> float:
-        features = self.model.outputs(self._model_input(prepared), features=True)[FEATURES_NAME]
-        return float(population.scores(pooled_features(features))[0])
+        return population.score(self.model.outputs(self._model_input(prepared), features=True)[FEATURES_NAME])
 
     def _reason(self, decision: str, uncertainty: float) -> str:
         if decision == "REFER":

@@ -208,6 +208,10 @@ class PopulationCheck:
         standardised = (np.asarray(pooled, np.float64) - np.asarray(self.mean)) / np.asarray(self.scale)
         return standardised @ np.asarray(self.weights) + self.bias
 
+    def score(self, feature_map: np.ndarray) -> float:
+        """One film's logit from its (1, C, H, W) last feature map, pooled as the head pools it."""
+        return float(self.scores(pooled_features(feature_map))[0])
+
     def refusal(self, score: float, stated_age: float | None) -> tuple[str, str] | None:
         """(decision, reason) for a film outside the population, or None. A stated age of 1-5 lifts
         the referral band, never the rejection."""
