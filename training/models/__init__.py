@@ -8,14 +8,14 @@ from pneumo_runtime.errors import PneumoError
 
 from .base import BackboneParts, PneumoClassifier
 from .custom_cnn import build_custom_cnn
-from .efficientnet_lite0 import build_efficientnet_lite0
+from .efficientnet_lite import BUILDERS as EFFICIENTNET_LITE_BUILDERS
 from .pretrained import PretrainedWeightsError
 from .resolution import at_reduced_resolution
 from .torchvision_backbones import BUILDERS as TORCHVISION_BUILDERS
 
 REGISTRY: dict[str, Callable[[str], BackboneParts]] = {
     "custom_cnn": build_custom_cnn,
-    "efficientnet_lite0": build_efficientnet_lite0,
+    **EFFICIENTNET_LITE_BUILDERS,
     **TORCHVISION_BUILDERS,
 }
 

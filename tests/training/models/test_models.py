@@ -52,21 +52,22 @@ def test_unknown_model_names_the_choices():
         create_model("vgg11")
 
 
-def test_lite0_imagenet_weights_classify_grace_hopper():
+@pytest.mark.parametrize("variant", [0, 1, 2])
+def test_lite_imagenet_weights_classify_grace_hopper(variant):
     """The packaged weights really load: Grace Hopper's photo is ImageNet class 652 (military uniform)."""
     import matplotlib
 
-    from pneumo.training.models.efficientnet_lite0 import LITE0_MEAN, LITE0_STD, imagenet_lite0
+    from pneumo.training.models.efficientnet_lite import LITE_MEAN, LITE_STD, imagenet_lite
 
     path = os.path.join(os.path.dirname(matplotlib.__file__), "mpl-data", "sample_data", "grace_hopper.jpg")
     rgb = cv2.cvtColor(cv2.imread(path), cv2.COLOR_BGR2RGB)
-    x = (cv2.resize(rgb, (224, 224), interpolation=cv2.INTER_AREA).astype(np.float32) / 255 - LITE0_MEAN) / LITE0_STD
+    x = (cv2.resize(rgb, (224, 224), interpolation=cv2.INTER_AREA).astype(np.float32) / 255 - LITE_MEAN) / LITE_STD
     with torch.no_grad():
-        probabilities = torch.softmax(imagenet_lite0()(torch.from_numpy(x.transpose(2, 0, 1))[None].float()), 1)
+        probabilities = torch.softmax(imagenet_lite(variant)(torch.from_numpy(x.transpose(2, 0, 1))[None].float()), 1)
     assert probabilities.argmax().item() == 652 and probabilities.max() > 0.3
     # And the pneumo model built on them carries exactly those backbone weights.
-    pneumo = create_model("efficientnet_lite0", pretrained="imagenet")
-    torch.testing.assert_close(pneumo.backbone.model.conv_stem.weight, imagenet_lite0().conv_stem.weight)
+    pneumo = create_model(f"efficientnet_lite{variant}", pretrained="imagenet")
+    torch.testing.assert_close(pneumo.backbone.model.conv_stem.weight, imagenet_lite(variant).conv_stem.weight)
 
 
 def test_torchvision_download_failure_is_a_clear_error(monkeypatch):
