@@ -28,6 +28,8 @@ from torch import nn
 
 from pneumo_runtime.contract import ModelContract, UncertaintyRule
 
+from .label_shift import MIN_SITE_FILMS, SafetyCheck, em_prevalence, pneumonia_probability, prevalence_weights, replicated, safety_check
+
 MIN_UNLABELLED = 16  # films: fewer give batch-norm statistics noisier than the shift they correct
 MIN_LABELLED_PER_CLASS = 5  # a threshold for a sensitivity target needs a few positives at least
 
@@ -67,6 +69,51 @@ def adapt_batchnorm(model: nn.Module, batch: np.ndarray, batch_size: int = 32) -
         layer.momentum = momentum
     model.eval()
     return len(layers)
+
+
+def batchnorm_statistics(model: nn.Module) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    return [(layer.running_mean.clone(), layer.running_var.clone()) for layer in batchnorm_layers(model)]
+
+
+@torch.no_grad()
+def interpolate_batchnorm(model: nn.Module, source: list[tuple[torch.Tensor, torch.Tensor]], alpha: float) -> None:
+    """Running statistics ``alpha * source + (1 - alpha) * the model's own`` (TTN-style interpolation)."""
+    for layer, (mean, var) in zip(batchnorm_layers(model), source, strict=True):
+        layer.running_mean.mul_(1 - alpha).add_(alpha * mean)
+        layer.running_var.mul_(1 - alpha).add_(alpha * var)
+
+
+def logits_of(model: nn.Module, films: np.ndarray, batch_size: int = 32) -> np.ndarray:
+    with torch.no_grad():
+        return np.concatenate([model(torch.from_numpy(films[i:i + batch_size])).numpy() for i in range(0, len(films), batch_size)])
+
+
+def prevalence_corrected_candidate(model: nn.Module, films: np.ndarray, shipped_logits: np.ndarray, contract: ModelContract) -> SafetyCheck:
+    """AdaBN on the site's films reweighted to the training share of pneumonia, in place; then the safety check.
+
+    The weights come from the shipped model's posteriors after EM prior estimation: a screening
+    site's few pneumonia films count more, its many normal ones less, so the statistics describe
+    the site's acquisition, not its case mix.
+    """
+    prevalence, posterior = em_prevalence(pneumonia_probability(shipped_logits, contract))
+    adapt_batchnorm(model, films[replicated(prevalence_weights(posterior, prevalence))])
+    return safety_check(shipped_logits, logits_of(model, films), contract)
+
+
+def kit_adaptation(model: nn.Module, films: np.ndarray, contract: ModelContract) -> SafetyCheck:
+    """The kit's rule (docs/experiments/2026-12-07-site-kit-prevalence.md), label-free, in place on ``model``.
+
+    Prevalence-corrected batch-norm statistics, kept only if the safety check passes; otherwise the
+    model's own statistics are put back. Returns the check, which says which happened and why.
+    """
+    shipped_statistics = batchnorm_statistics(model)
+    shipped_logits = logits_of(model, films)
+    if len(films) < MIN_SITE_FILMS:
+        return safety_check(shipped_logits, shipped_logits, contract)
+    check = prevalence_corrected_candidate(model, films, shipped_logits, contract)
+    if not check.passed:
+        interpolate_batchnorm(model, shipped_statistics, 1.0)
+    return check
 
 
 def site_slug(site: str) -> str:

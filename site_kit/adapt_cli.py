@@ -3,6 +3,7 @@
     pneumo-adapt --site "Clinic X" --unlabelled site_films/ --out site_model/
     pneumo-adapt --site "Clinic X" --labelled site_labelled/ --out site_model/   # NORMAL/ + PNEUMONIA/, or a CSV
     pneumo-predict --model site_model/model.onnx film.jpeg
+    pneumo-adapt study --data ../shared/data/kermany_224 --out runs/site_study  # what the kit gives, measured
 
 See ``pneumo.site_kit.adapt`` for what each step changes and why.
 """
@@ -29,20 +30,29 @@ from pneumo_runtime.model import OnnxModel
 from pneumo_runtime.predictor import resolve_model
 from pneumo_runtime.torch_twin import torch_twin
 
-from .adapt import SiteAdaptationError, adapt_batchnorm, recalibration, site_contract
+from .adapt import SiteAdaptationError, adapt_batchnorm, kit_adaptation, logits_of, prevalence_corrected_candidate, recalibration, site_contract
+from .label_shift import MIN_SITE_FILMS
 
 MODEL_NAME = "model"
 PARITY_FILMS = 32  # site films the exported graph is checked on against the adapted torch model
+BATCHNORM_METHODS = {"kit": "batchnorm_statistics_prevalence_corrected", "corrected": "batchnorm_statistics_prevalence_corrected",
+                     "plain": "batchnorm_statistics"}
+BATCHNORM_CHOICES = tuple(BATCHNORM_METHODS)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pneumo-adapt", description="Adapt a pneumo model to one site's films: batch-norm statistics "
+    parser = argparse.ArgumentParser(prog="pneumo-adapt", epilog="What the kit gives at a site, measured on the official test split: pneumo-adapt study --help",
+                                     description="Adapt a pneumo model to one site's films: batch-norm statistics "
                                      "from unlabelled films and/or calibration from a small labelled set.")
     parser.add_argument("--site", required=True, help="the site's name, recorded in the model and shown by every front end")
     parser.add_argument("--out", type=Path, required=True, help="folder for model.onnx and model.json")
     add_model_argument(parser, role="the model to adapt: ")
     parser.add_argument("--checkpoint", type=Path, help="its torch weights, for --unlabelled (default: the .pt beside the .onnx; a shipped model's from pneumo-torch-weights)")
-    parser.add_argument("--unlabelled", type=Path, help="a folder of the site's films, no labels: batch-norm statistics are re-estimated on them")
+    parser.add_argument("--unlabelled", type=Path, help="a folder of the site's films, no labels: batch-norm statistics are re-estimated on them, "
+                        "under the kit's rule unless --batchnorm says otherwise")
+    parser.add_argument("--batchnorm", choices=BATCHNORM_CHOICES, default="kit",
+                        help="kit (default): prevalence-corrected statistics, kept only if a label-free safety check passes (at least "
+                        f"{MIN_SITE_FILMS} films); corrected or plain: that adaptation without the check, at the user's risk")
     parser.add_argument("--labelled", type=Path, help="the site's labelled films: a folder with NORMAL/ and PNEUMONIA/, or a CSV path,label[,patient]; "
                         "temperature, threshold and referral cut-off are refitted on them")
     add_threads_argument(parser, meaning="CPU threads (default: all cores)")
@@ -72,8 +82,20 @@ def labelled_samples(source: Path, task: str) -> list:
     return discover_kermany(source.parent, source.name, task)
 
 
-def adapted_graph(base: OnnxModel, checkpoint_path: Path, films: np.ndarray, staged: Path, contract: ModelContract) -> dict:
-    """AdaBN on the torch twin, a guard bank from the same films, exported and checked against torch."""
+def adapted_batchnorm(model, films: np.ndarray, contract: ModelContract, how: str) -> dict:
+    """The batch-norm step as asked: the kit's rule, or one adaptation without its check."""
+    if how == "kit":
+        check = kit_adaptation(model, films, contract)
+        return {"how": how, "adapted": check.passed, "safety_check": check.to_dict()}
+    if how == "corrected":
+        check = prevalence_corrected_candidate(model, films, logits_of(model, films), contract)
+        return {"how": how, "adapted": True, "safety_check": check.to_dict()}
+    adapt_batchnorm(model, films)
+    return {"how": how, "adapted": True}
+
+
+def adapted_graph(base: OnnxModel, checkpoint_path: Path, films: np.ndarray, staged: Path, contract: ModelContract, how: str) -> dict:
+    """Batch-norm statistics on the torch twin as asked, a guard bank from the same films, exported and checked against torch."""
     from pneumo.export.contract_builder import model_version
     from pneumo.export.guard.feature_fit import fit_feature_guard
     from pneumo.export.validate import export_checked
@@ -83,12 +105,15 @@ def adapted_graph(base: OnnxModel, checkpoint_path: Path, films: np.ndarray, sta
     if model_version(checkpoint) != base.contract.model_version.removesuffix("-int8"):
         raise SiteAdaptationError(f"{checkpoint_path.name} holds {model_version(checkpoint)}, not the weights of {base.contract.model_version}")
     loaded = rebuild_model(checkpoint)
-    layers = adapt_batchnorm(loaded.model, films)
+    decision = adapted_batchnorm(loaded.model, films, base.contract, how)
+    if not decision["adapted"]:
+        shutil.copyfile(base.path, staged)
+        return {**decision, "guard": None}
     # Half the site's films form the bank, the other half set its cut-off; the pixel checks stay.
     max_distance, guard_module = fit_feature_guard(loaded.model, films[0::2], films[1::2])
     guard = dataclasses.replace(base.contract.guard, max_feature_distance=max_distance)
     _, parity = export_checked(loaded.model, contract, staged, films[:PARITY_FILMS], guard=guard_module)
-    return {"batchnorm_layers": layers, "guard": guard, "parity": parity.to_dict()}
+    return {**decision, "guard": guard, "parity": parity.to_dict()}
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -111,11 +136,13 @@ def run(args: argparse.Namespace) -> dict:
             if checkpoint is None or not checkpoint.is_file():
                 raise SiteAdaptationError(f"batch-norm adaptation needs the torch weights of {base_path.name}: "
                                           'install "pneumo[explain]" for the shipped models, or give --checkpoint')
-            interim = site_contract(contract, args.site, ["batchnorm_statistics"], {"unlabelled": len(kept)})
-            adapted = adapted_graph(base, checkpoint, films, staged, interim)
+            method = BATCHNORM_METHODS[args.batchnorm]
+            interim = site_contract(contract, args.site, [method], {"unlabelled": len(kept)})
+            adapted = adapted_graph(base, checkpoint, films, staged, interim, args.batchnorm)
             guard = adapted.pop("guard")
             report["batchnorm"] = {**adapted, "films": len(kept)}
-            methods.append("batchnorm_statistics")
+            if adapted["adapted"]:
+                methods.append(method)
             counts["unlabelled"] = len(kept)
         else:
             shutil.copyfile(base_path, staged)
@@ -132,7 +159,7 @@ def run(args: argparse.Namespace) -> dict:
         from pneumo.export.onnx_export import reseal
 
         final = reseal(staged, site_contract(contract, args.site, methods, counts, calibration, guard))
-        if args.unlabelled:  # new batch-norm statistics move every feature: the check is fitted again (reseal kept the old one otherwise)
+        if methods and methods[0].startswith("batchnorm"):  # new batch-norm statistics move every feature: the check is fitted again (reseal kept the old one otherwise)
             report["population_check"] = population_check(staged, args)
         OnnxModel(staged)  # the runtime's own loader, hash check included, accepts it
         for produced in (staged, staged.with_suffix(".json")):
@@ -142,13 +169,33 @@ def run(args: argparse.Namespace) -> dict:
     return report
 
 
+def batchnorm_summary(step: dict) -> str:
+    """What the batch-norm step did, in one line for the user."""
+    reason = step.get("safety_check", {}).get("reason", "")
+    if step["how"] == "kit":
+        if step["adapted"]:
+            return f"adapted to the site's {step['films']} films (prevalence-corrected; safety check passed: {reason})"
+        return f"kept the shipped model's, not adapted: {reason}"
+    if step["how"] == "corrected":
+        return f"adapted (prevalence-corrected) without the kit's check, as asked; the check would say: {reason}"
+    return "adapted (plain) without the kit's check, as asked: at a site whose pneumonia share differs from training this can lower specificity"
+
+
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:
+        argv = sys.argv[1:]
+    if argv[:1] == ["study"]:
+        from .study import main as study
+
+        return study(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         report = run(args)
     except (PneumoError, ValueError) as exc:  # ValueError: the training side's typed data/checkpoint errors
         print(f"pneumo-adapt: error: {str(exc).strip() or type(exc).__name__}", file=sys.stderr)
         return 2
+    if "batchnorm" in report:
+        print(f"pneumo-adapt: batch-norm statistics: {batchnorm_summary(report['batchnorm'])}")
     print(f"wrote {args.out / (MODEL_NAME + '.onnx')}: {report['site_model']}")
     return 0
 

@@ -1,16 +1,15 @@
-"""``python -m pneumo.site_kit.study``: what a new site gets from pneumo-adapt, measured honestly.
+"""``pneumo-adapt study``: what a new site gets from pneumo-adapt, measured honestly.
 
 The official Kermany test split stands in for a new site: another cohort than train, never used
 to choose anything about the shipped model. It is split in two halves by patient. Each step is
 fitted on one half and scored on the other, both ways (cross-fitting), so every test film is
 scored by a model that never saw it, its pixels or its label. Rows:
 
-- shipped: the shipped model as it is (inductive; its figures in MODEL_CARD.md come from the same
-  predictions);
-- batch-norm statistics (label-free): AdaBN on the other half's films, no labels;
+- the label-free methods (shipped, batch-norm statistics, prevalence-corrected and interpolated
+  statistics, a prior-shifted threshold and the kit's rule), on the split as it is and resampled
+  to pneumonia shares of 10% to 80% (prevalence_study.py);
 - calibration: temperature, threshold (the shipped rule: sensitivity 0.95) and referral cut-off
-  refitted on the other half's labelled films;
-- both.
+  refitted on the other half's labelled films, on the shipped and on the batch-norm-adapted model.
 
 Then the learning curve of calibration against the number of labelled films (25 to 200), drawn
 at random from the other half, 20 draws each, on the shipped and on the batch-norm-adapted model.
@@ -32,6 +31,7 @@ from pneumo_runtime.model import OnnxModel
 from pneumo_runtime.predictor import resolve_model
 from pneumo_runtime.torch_twin import torch_twin
 
+from . import prevalence_study
 from .adapt import MIN_LABELLED_PER_CLASS, adapt_batchnorm, recalibration
 
 LABELLED_COUNTS = (25, 50, 100, 200)
@@ -68,7 +68,8 @@ def pooled(parts: list[tuple[np.ndarray, np.ndarray, list[str], float, float, fl
     pick = lambda entry: {"value": round(entry["value"], 4), "low": round(entry["ci_low"], 4), "high": round(entry["ci_high"], 4)}  # noqa: E731
     return {
         "auc_roc": pick(free["auc_roc"]), "sensitivity": pick(at["sensitivity"]), "specificity": pick(at["specificity"]),
-        "accuracy": pick(at["accuracy"]), "ece": round(expected_calibration_error(probabilities, labels), 4),
+        "accuracy": pick(at["accuracy"]), "balanced_accuracy": round((at["sensitivity"]["value"] + at["specificity"]["value"]) / 2, 4),
+        "ece": round(expected_calibration_error(probabilities, labels), 4),
         "nll": round(negative_log_likelihood(scaled, labels), 4),
         "brier": round(float(brier_score(labels, probabilities)), 4),
         "referral_rate": round(float(referred(entropy_uncertainty(probabilities), cutoffs).mean()), 4),
@@ -91,7 +92,8 @@ def summarise(results: list[dict]) -> dict:
             for key in ("sensitivity", "specificity", "accuracy", "ece", "nll", "referral_rate")}
 
 
-def run(data: Path, model_name: str | None, checkpoint: Path | None, seed: int, cache: Path | None = None) -> dict:
+def run(data: Path, model_name: str | None, checkpoint: Path | None, seed: int, cache: Path | None = None,
+        prevalences=prevalence_study.PREVALENCES, draws: int = prevalence_study.DRAWS) -> dict:
     from pneumo.training.checkpoint import model_from_checkpoint
     from pneumo.training.data.samples import discover_kermany
     from pneumo.training.data.split import patient_folds
@@ -122,7 +124,6 @@ def run(data: Path, model_name: str | None, checkpoint: Path | None, seed: int, 
             np.savez(cache, model=f"{contract.model_version}/{seed}", onnx_gap=onnx_gap,
                      **{f"{name}{h}": arrays[h] for name, arrays in (("shipped", shipped), ("fit", adapted_fit), ("score", adapted_score)) for h in (0, 1)})
     families = {"shipped": (shipped, shipped), "batch-norm statistics": (adapted_score, adapted_fit)}
-    fixed = (contract.temperature, contract.threshold, contract.uncertainty.cutoff)
 
     def recalibrated(family: str, choose) -> list:
         score, fit = families[family]
@@ -136,12 +137,12 @@ def run(data: Path, model_name: str | None, checkpoint: Path | None, seed: int, 
         return parts
 
     everything = lambda half: np.arange(len(labels[half]))  # noqa: E731
-    rows = {
-        "shipped (inductive)": pooled([(shipped[h], labels[h], patients[h], *fixed) for h in (0, 1)]),
-        "batch-norm statistics (label-free)": pooled([(adapted_score[h], labels[h], patients[h], *fixed) for h in (0, 1)]),
-        "calibration (every labelled film of the other half)": pooled(recalibrated("shipped", everything)),
-        "batch-norm statistics + calibration": pooled(recalibrated("batch-norm statistics", everything)),
-    }
+    labelled_films = round(np.mean([len(part) for part in labels]))  # each half is calibrated on all of the other's
+    label_free = prevalence_study.run(model_from_checkpoint(twin).model, films, labels, patients, shipped, contract, seed, prevalences, draws)
+    rows = label_free["rows"] + [
+        row_of(setting, labelled_films, pooled(recalibrated(family, everything)))
+        for setting, family in (("calibration", "shipped"), ("batch-norm statistics + calibration", "batch-norm statistics"))
+    ]
     curve = {}
     for family in families:
         for count in LABELLED_COUNTS:
@@ -149,15 +150,50 @@ def run(data: Path, model_name: str | None, checkpoint: Path | None, seed: int, 
             draws = [pooled(recalibrated(family, lambda half, rng=rng, count=count: draw(rng, labels[half], count)), intervals=False) for _ in range(DRAWS)]
             curve[f"{family} + calibration, {count} labelled"] = summarise(draws)
     return {"model": contract.model_version, "data": f"{data.name}/test, halves of {len(halves[0])} and {len(halves[1])} films by patient",
-            "seed": seed, "onnx_vs_torch_max_logit_gap": onnx_gap, "rows": rows, "labelled_curve": curve, "draws": DRAWS}
+            "seed": seed, "onnx_vs_torch_max_logit_gap": onnx_gap, "rows": rows, "labelled_curve": curve, "draws": DRAWS,
+            "prevalence_draws": draws, "paired_differences": label_free["paired_differences"],
+            "safety_checks": label_free["safety_checks"], "kit_targets": prevalence_study.check_targets(rows)}
+
+
+def row_of(setting: str, labelled_films: int, figures: dict) -> dict:
+    """A pooled() result as a row of site_study.json, on the split as it is."""
+    return {"setting": setting, "labelled_films": labelled_films, "prevalence": None, "auc": figures["auc_roc"],
+            **{key: figures[key] for key in ("sensitivity", "specificity", "balanced_accuracy", "ece")}, "n_images": figures["n_images"]}
+
+
+def cell(metric) -> str:
+    """A metric as a table cell: value (low-high), or the number alone."""
+    if isinstance(metric, dict):
+        return f"{metric['value']:.3f} ({metric['low']:.3f}-{metric['high']:.3f})"
+    return f"{metric:.3f}"
+
+
+def share(prevalence: float | None) -> str:
+    return "as is (62.5%)" if prevalence is None else f"{prevalence:.0%}"
 
 
 def markdown(study: dict) -> str:
-    lines = ["| setting | AUC | sensitivity | specificity | accuracy | ECE | NLL | referred |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
-    ci = lambda e: f"{e['value']:.3f} ({e['low']:.3f}-{e['high']:.3f})"  # noqa: E731
-    for name, r in study["rows"].items():
-        lines.append(f"| {name} | {ci(r['auc_roc'])} | {ci(r['sensitivity'])} | {ci(r['specificity'])} | {ci(r['accuracy'])} | "
-                     f"{r['ece']:.3f} | {r['nll']:.3f} | {r['referral_rate']:.3f} |")
+    draws = study["prevalence_draws"]
+    lines = [f"Label-free methods by pneumonia share (resampled by patient, mean of {draws} draws; 95% patient-bootstrap interval):", "",
+             "| share | setting | AUC | sensitivity | specificity | balanced accuracy | ECE |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    for r in study["rows"]:
+        if not r["labelled_films"]:
+            lines.append(f"| {share(r['prevalence'])} | {r['setting']} | {cell(r['auc'])} | {cell(r['sensitivity'])} | {cell(r['specificity'])} | "
+                         f"{cell(r['balanced_accuracy'])} | {r['ece']:.3f} |")
+    lines += ["", "Against batch-norm statistics, paired (the same films and resamples; difference, 95% interval):", "",
+              "| share | setting | AUC | sensitivity | specificity | balanced accuracy |", "| --- | --- | --- | --- | --- | --- |"]
+    for r in study["paired_differences"]:
+        lines.append(f"| {share(r['prevalence'])} | {r['setting']} | " + " | ".join(
+            f"{r[m]['value']:+.3f} ({r[m]['low']:+.3f} to {r[m]['high']:+.3f})" for m in prevalence_study.METRICS) + " |")
+    kept = [c for c in study["safety_checks"] if c["passed"]]
+    lines += ["", f"The kit kept its adaptation in {len(kept)} of {len(study['safety_checks'])} fits; musts: "
+              + ", ".join(f"{name}: {'met' if all(v.values()) else 'MISSED'}" for name, v in study["kit_targets"].items()), "",
+              "With labelled films of the other half (the split as it is):", "",
+              "| setting | labelled films | AUC | sensitivity | specificity | balanced accuracy | ECE |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    for r in study["rows"]:
+        if r["labelled_films"]:
+            lines.append(f"| {r['setting']} | {r['labelled_films']} | {cell(r['auc'])} | {cell(r['sensitivity'])} | {cell(r['specificity'])} | "
+                         f"{cell(r['balanced_accuracy'])} | {r['ece']:.3f} |")
     lines += ["", f"Calibration from n labelled films (mean over {study['draws']} draws, 10th-90th percentile):", "",
               "| setting | sensitivity | specificity | ECE | NLL |", "| --- | --- | --- | --- | --- |"]
     band = lambda e: f"{e['mean']:.3f} ({e['p10']:.3f}-{e['p90']:.3f})"  # noqa: E731
@@ -166,18 +202,23 @@ def markdown(study: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pneumo.site_kit.study", description=__doc__.splitlines()[0])
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pneumo-adapt study", description=__doc__.splitlines()[0].split(": ", 1)[1])
     parser.add_argument("--data", type=Path, required=True, help="a Kermany-style folder; its test/ stands in for a new site")
     parser.add_argument("--model", help="shipped model name or .onnx (default: default)")
     parser.add_argument("--checkpoint", type=Path, help="its torch twin (default: the .pt beside the .onnx; for a shipped model, pneumo-torch-weights)")
-    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True, help="folder for site_study.json and site_study.md")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--draws", type=int, default=prevalence_study.DRAWS, help="resampled sites per pneumonia share")
     parser.add_argument("--threads", type=int, default=2)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
-    save_study(args.out, "site_study", run(args.data, args.model, args.checkpoint, args.seed, cache=args.out / "logits.npz"), markdown)
+    save_study(args.out, "site_study", run(args.data, args.model, args.checkpoint, args.seed, cache=args.out / "logits.npz", draws=args.draws), markdown)
     return 0
 
 

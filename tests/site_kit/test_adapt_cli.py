@@ -47,9 +47,10 @@ def test_batchnorm_statistics_become_the_site_films_statistics():
 
 def test_a_site_model_from_unlabelled_and_labelled_films(exported, kermany_mini, tmp_path, capsys):
     out = tmp_path / "site"
-    assert adapt(["--model", str(exported), "--site", "St. Elsewhere", "--unlabelled", str(kermany_mini),
+    assert adapt(["--model", str(exported), "--site", "St. Elsewhere", "--unlabelled", str(kermany_mini), "--batchnorm", "plain",
                   "--labelled", str(kermany_mini / "train"), "--out", str(out), "--threads", "1", "--no-population-check"]) == 0
-    assert "St. Elsewhere" not in capsys.readouterr().err
+    printed = capsys.readouterr()
+    assert "St. Elsewhere" not in printed.err and "adapted (plain) without the kit's check" in printed.out
     site, base = OnnxModel(out / "model.onnx"), OnnxModel(exported)  # hash-checked like any model
     adaptation = site.contract.site_adaptation
     assert adaptation["site"] == "St. Elsewhere" and adaptation["methods"] == ["batchnorm_statistics", "calibration"]
@@ -74,6 +75,21 @@ def test_labelled_films_alone_recalibrate_without_touching_the_weights(exported,
     assert site.contract.site_adaptation["methods"] == ["calibration"]
     base_weights, site_weights = initializers(exported), initializers(out / "model.onnx")
     assert base_weights.keys() == site_weights.keys() and all(np.array_equal(base_weights[k], site_weights[k]) for k in base_weights)
+
+
+def test_the_kit_keeps_the_shipped_statistics_when_it_cannot_check_an_adaptation(exported, kermany_mini, tmp_path, capsys):
+    """Under the kit's rule (the default) 16 films are too few for its safety check: nothing is adapted, and it says so."""
+    out = tmp_path / "site"
+    assert adapt(["--model", str(exported), "--site", "Clinic", "--unlabelled", str(kermany_mini), "--out", str(out),
+                  "--threads", "1", "--no-population-check"]) == 0
+    said = capsys.readouterr().out
+    assert "kept the shipped model's, not adapted: 16 films are too few to check an adaptation (at least 100)" in said
+    site = OnnxModel(out / "model.onnx")
+    assert site.contract.site_adaptation["methods"] == [] and site.contract.site_adaptation["films"] == {"unlabelled": 16}
+    base_weights, site_weights = initializers(exported), initializers(out / "model.onnx")
+    assert all(np.array_equal(base_weights[k], site_weights[k]) for k in base_weights)
+    report = json.loads((out / "adapt_report.json").read_text())["batchnorm"]
+    assert report["how"] == "kit" and report["adapted"] is False and report["safety_check"]["passed"] is False
 
 
 def test_what_cannot_be_adapted_is_one_line_and_exit_2(exported, kermany_mini, tmp_path, capsys):

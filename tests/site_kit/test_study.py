@@ -75,7 +75,15 @@ def test_halves_are_patient_disjoint_and_every_step_is_fitted_on_the_other_half(
     monkeypatch.setattr(site_study, "torch_logits", watched_logits)
     monkeypatch.setattr(site_study, "pooled", watched_pooled)
     monkeypatch.setattr(site_study, "DRAWS", 2)  # the curve's draws repeat one mechanism; two show it
-    study = site_study.run(site, None, None, seed=0)
+    real_methods = site_study.prevalence_study.methods_on_half
+    label_free = []
+
+    def watched_methods(model, site_films, site_shipped, scored_films, scored_shipped, contract):
+        label_free.append(({digest(film) for film in site_films}, {digest(film) for film in scored_films}))
+        return real_methods(model, site_films, site_shipped, scored_films, scored_shipped, contract)
+
+    monkeypatch.setattr(site_study.prevalence_study, "methods_on_half", watched_methods)
+    study = site_study.run(site, None, None, seed=0, prevalences=(0.3,), draws=2)
 
     # The halves: every film once, no patient on both sides, both classes on each side.
     halves = list(folds[0][0])
@@ -90,7 +98,7 @@ def test_halves_are_patient_disjoint_and_every_step_is_fitted_on_the_other_half(
     # Every scored part: its films are one half, its logits come from a model never adapted on that
     # half, and a refitted calibration was fitted on patients of the other half only.
     by_temperature = {id(calibration["temperature"]): fitted_on for fitted_on, calibration in fitted}
-    assert len(pooled_parts) == 4 + 2 * len(site_study.LABELLED_COUNTS) * 2
+    assert len(pooled_parts) == 2 + 2 * len(site_study.LABELLED_COUNTS) * 2
     refitted = 0
     for parts in pooled_parts:
         assert [set(part[2]) for part in parts] == patients  # half 0, then half 1
@@ -101,4 +109,17 @@ def test_halves_are_patient_disjoint_and_every_step_is_fitted_on_the_other_half(
                 assert by_temperature[id(temperature)] <= patients[1 - half] and not by_temperature[id(temperature)] & set(part_patients)
                 refitted += 1
     assert refitted == 2 * (2 + 2 * len(site_study.LABELLED_COUNTS) * 2)  # every recalibrated part was checked
-    assert {name for name, row in study["rows"].items() if row["n_images"] == 48} == set(study["rows"])
+    as_is = [row for row in study["rows"] if row["prevalence"] is None]
+    assert as_is and all(row["n_images"] == 48 for row in as_is)
+
+    # The label-free methods, as is and resampled: fitted on one half's films, scored on the other's, every time.
+    assert len(label_free) == 2 * (1 + 2)  # both halves as scored half: once as is, then twice at 30%
+    preprocess = site_study.OnnxModel(site_study.resolve_model(None)).contract.preprocess
+    film_sets = [{digest(model_input(s.path, preprocess)) for s in half} for half in halves]
+    for call, (site_films, scored_films) in enumerate(label_free):
+        scored_half = call % 2  # half 0 is scored first, fitted on half 1
+        assert scored_films <= film_sets[scored_half] and site_films <= film_sets[1 - scored_half]
+    assert label_free[0] == (film_sets[1], film_sets[0])  # as is: every film of each half
+    resampled = [row for row in study["rows"] if row["prevalence"] == 0.3]
+    assert {row["setting"] for row in resampled} == set(site_study.prevalence_study.METHODS) and all(row["draws"] == 2 for row in resampled)
+    assert all(row["n_images"] < 48 for row in resampled)  # normals kept, pneumonia patients drawn

@@ -1,0 +1,164 @@
+"""The site kit under label shift: every label-free method at pneumonia shares of 10% to 80%.
+
+The study and its judging rule: docs/experiments/2026-12-07-site-kit-prevalence.md. Both halves of
+the official test split (the site's unlabelled films and the scored films come from one site) are
+resampled by patient to each share; every method is fitted on one half's films, without labels,
+and scored on the other half. Metrics pool both halves; each is the mean over draws, with a 95%
+patient-bootstrap interval averaged over draws, and each method is compared with batch-norm
+statistics paired: the same films, the same resamples.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.metrics import roc_auc_score
+
+from pneumo.training.calibration.fitting import expected_calibration_error, probabilities_from_logits
+from pneumo.training.evaluation.intervals import patient_bootstrap_indices
+from pneumo_runtime.contract import ModelContract
+
+from .adapt import adapt_batchnorm, batchnorm_statistics, interpolate_batchnorm, logits_of, prevalence_corrected_candidate
+from .label_shift import TRAINING_PREVALENCE, pneumonia_probability, resample_to_prevalence
+
+PREVALENCES = (0.10, 0.30, 0.50, 0.80)
+DRAWS = 5
+RESAMPLES = 200
+INTERPOLATION = 0.5  # the weight of the shipped statistics in the interpolated ones
+REFERENCE = "batch-norm statistics"
+METHODS = ("shipped", "batch-norm statistics", "prevalence-corrected statistics", "interpolated statistics",
+           "prior-shifted threshold", "the kit")
+METRICS = ("auc", "sensitivity", "specificity", "balanced_accuracy")
+
+
+@dataclass
+class Scored:
+    """One method's result on one half: logits and the threshold it decides with."""
+
+    logits: np.ndarray
+    threshold: float
+
+
+def logit(p: float) -> float:
+    return float(np.log(p / (1 - p)))
+
+
+def prior_shifted_threshold(threshold: float, prevalence: float) -> float:
+    """The threshold on training-prior probabilities that equals ``threshold`` on site-prior ones."""
+    prevalence = min(max(prevalence, 1e-3), 1 - 1e-3)
+    shift = logit(prevalence) - logit(TRAINING_PREVALENCE)
+    return float(1 / (1 + np.exp(-(logit(threshold) - shift))))
+
+
+def methods_on_half(model, site_films: np.ndarray, site_shipped: np.ndarray, scored_films: np.ndarray,
+                    scored_shipped: np.ndarray, contract: ModelContract) -> tuple[dict[str, Scored], dict]:
+    """Every method fitted on ``site_films`` (no labels) and scored on ``scored_films``."""
+    threshold = contract.threshold
+    plain = copy.deepcopy(model)
+    adapt_batchnorm(plain, site_films)
+    corrected = copy.deepcopy(model)
+    check = prevalence_corrected_candidate(corrected, site_films, site_shipped, contract)
+    corrected_scored = logits_of(corrected, scored_films)
+    interpolate_batchnorm(corrected, batchnorm_statistics(model), INTERPOLATION)
+    result = {
+        "shipped": Scored(scored_shipped, threshold),
+        "batch-norm statistics": Scored(logits_of(plain, scored_films), threshold),
+        "prevalence-corrected statistics": Scored(corrected_scored, threshold),
+        "interpolated statistics": Scored(logits_of(corrected, scored_films), threshold),
+        "prior-shifted threshold": Scored(scored_shipped, prior_shifted_threshold(threshold, check.prevalence_shipped)),
+        "the kit": Scored(corrected_scored if check.passed else scored_shipped, threshold),
+    }
+    return result, {k: v for k, v in check.to_dict().items() if k != "reason"}
+
+
+def figures(labels: np.ndarray, probability: np.ndarray, margin: np.ndarray) -> dict[str, float]:
+    positive, negative = labels == 1, labels == 0
+    sensitivity = float((margin[positive] >= 0).mean())
+    specificity = float((margin[negative] < 0).mean())
+    return {"auc": float(roc_auc_score(labels, probability)), "sensitivity": sensitivity, "specificity": specificity,
+            "balanced_accuracy": (sensitivity + specificity) / 2}
+
+
+def draw_figures(parts: dict[str, list[Scored]], labels: np.ndarray, patients: list[str], contract: ModelContract, seed: int) -> dict:
+    """Per method: point figures, ECE, and the figures on each of the (shared) patient resamples."""
+    resamples = patient_bootstrap_indices(patients, RESAMPLES, seed)
+    out = {}
+    for method, halves in parts.items():
+        logits = np.concatenate([h.logits for h in halves])
+        thresholds = np.concatenate([np.full(len(h.logits), h.threshold) for h in halves])
+        probability = pneumonia_probability(logits, contract)
+        clipped = np.clip(probability, 1e-7, 1 - 1e-7)
+        margin = np.log(clipped / (1 - clipped)) - np.log(thresholds / (1 - thresholds))
+        out[method] = {
+            "point": figures(labels, probability, margin),
+            "ece": float(expected_calibration_error(probabilities_from_logits(logits, contract.temperature), labels)),
+            "resampled": np.array([[figures(labels[i], probability[i], margin[i])[m] for m in METRICS] for i in resamples
+                                   if len(np.unique(labels[i])) == 2]),
+        }
+    return out
+
+
+def summary(draws: list[dict], method: str) -> dict:
+    point = {m: float(np.mean([d[method]["point"][m] for d in draws])) for m in METRICS}
+    resampled = np.mean([d[method]["resampled"][:min(len(x[method]["resampled"]) for x in draws)] for d in draws], axis=0)
+    row = {m: {"value": round(point[m], 4), "low": round(float(np.percentile(resampled[:, k], 2.5)), 4),
+               "high": round(float(np.percentile(resampled[:, k], 97.5)), 4)} for k, m in enumerate(METRICS)}
+    row["ece"] = round(float(np.mean([d[method]["ece"] for d in draws])), 4)
+    return row
+
+
+def paired_difference(draws: list[dict], method: str) -> dict:
+    """``method`` minus batch-norm statistics on the same films and resamples: mean and 95% interval."""
+    size = min(min(len(d[method]["resampled"]), len(d[REFERENCE]["resampled"])) for d in draws)
+    difference = np.mean([d[method]["resampled"][:size] - d[REFERENCE]["resampled"][:size] for d in draws], axis=0)
+    point = {m: float(np.mean([d[method]["point"][m] - d[REFERENCE]["point"][m] for d in draws])) for m in METRICS}
+    return {m: {"value": round(point[m], 4), "low": round(float(np.percentile(difference[:, k], 2.5)), 4),
+                "high": round(float(np.percentile(difference[:, k], 97.5)), 4)} for k, m in enumerate(METRICS)}
+
+
+def run(model, films: list[np.ndarray], labels: list[np.ndarray], patients: list[list[str]], shipped: list[np.ndarray],
+        contract: ModelContract, seed: int, prevalences=PREVALENCES, draws: int = DRAWS) -> dict:
+    """``model``: the shipped torch twin (eval mode, never changed); per half its films, labels, patients and shipped logits."""
+    rows, differences, checks = [], [], []
+    for prevalence in (None, *prevalences):
+        rng = np.random.default_rng(seed + (0 if prevalence is None else round(prevalence * 100)))
+        per_draw = []
+        for index in range(1 if prevalence is None else draws):
+            chosen = [np.arange(len(labels[h])) if prevalence is None else resample_to_prevalence(labels[h], patients[h], prevalence, rng)
+                      for h in (0, 1)]
+            parts: dict[str, list[Scored]] = {m: [] for m in METHODS}
+            for half in (0, 1):
+                site = 1 - half
+                scored, check = methods_on_half(model, films[site][chosen[site]], shipped[site][chosen[site]],
+                                                films[half][chosen[half]], shipped[half][chosen[half]], contract)
+                checks.append({"prevalence": prevalence, "draw": index, "scored_half": half, **check})
+                for method in METHODS:
+                    parts[method].append(scored[method])
+            scored_labels = np.concatenate([labels[h][chosen[h]] for h in (0, 1)])
+            scored_patients = [f"{h}:{patients[h][i]}" for h in (0, 1) for i in chosen[h]]
+            per_draw.append(draw_figures(parts, scored_labels, scored_patients, contract, seed + index))
+            films_scored = len(scored_labels)
+        for method in METHODS:
+            rows.append({"setting": method, "labelled_films": 0, "prevalence": prevalence, **summary(per_draw, method),
+                         "draws": len(per_draw), "n_images": films_scored})
+            if method != REFERENCE:
+                differences.append({"setting": method, "against": REFERENCE, "prevalence": prevalence, **paired_difference(per_draw, method)})
+    return {"rows": rows, "paired_differences": differences, "safety_checks": checks}
+
+
+def check_targets(rows: list[dict]) -> dict:
+    """The issue's musts for the kit, read from the rows: sensitivity and balanced accuracy at every prevalence."""
+    by = {(r["setting"], r["prevalence"]): r for r in rows}
+    verdict = {}
+    for (setting, prevalence), row in by.items():
+        if setting != "the kit":
+            continue
+        shipped = by[("shipped", prevalence)]
+        verdict["as is" if prevalence is None else f"{prevalence:.0%}"] = {
+            "sensitivity_at_least_0.95": row["sensitivity"]["value"] >= 0.95,
+            "balanced_accuracy_at_least_shipped_minus_0.005": row["balanced_accuracy"]["value"] >= shipped["balanced_accuracy"]["value"] - 0.005,
+        }
+    return verdict
+
