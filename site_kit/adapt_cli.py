@@ -184,15 +184,16 @@ def batchnorm_summary(step: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     if argv is None:
         argv = sys.argv[1:]
-    if argv[:1] == ["study"]:
-        from .study import main as study
-
-        return study(argv[1:])
-    args = build_parser().parse_args(argv)
+    study = argv[:1] == ["study"]
+    args = None if study else build_parser().parse_args(argv)
     try:
+        if study:
+            from .study import main as run_study
+
+            return run_study(argv[1:])
         report = run(args)
     except (PneumoError, ValueError) as exc:  # ValueError: the training side's typed data/checkpoint errors
-        print(f"pneumo-adapt: error: {str(exc).strip() or type(exc).__name__}", file=sys.stderr)
+        print(f"pneumo-adapt{' study' if study else ''}: error: {str(exc).strip() or type(exc).__name__}", file=sys.stderr)
         return 2
     if "batchnorm" in report:
         print(f"pneumo-adapt: batch-norm statistics: {batchnorm_summary(report['batchnorm'])}")

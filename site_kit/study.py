@@ -147,8 +147,9 @@ def run(data: Path, model_name: str | None, checkpoint: Path | None, seed: int, 
     for family in families:
         for count in LABELLED_COUNTS:
             rng = np.random.default_rng(seed + count)
-            draws = [pooled(recalibrated(family, lambda half, rng=rng, count=count: draw(rng, labels[half], count)), intervals=False) for _ in range(DRAWS)]
-            curve[f"{family} + calibration, {count} labelled"] = summarise(draws)
+            calibrated = [pooled(recalibrated(family, lambda half, rng=rng, count=count: draw(rng, labels[half], count)), intervals=False)
+                          for _ in range(DRAWS)]
+            curve[f"{family} + calibration, {count} labelled"] = summarise(calibrated)
     return {"model": contract.model_version, "data": f"{data.name}/test, halves of {len(halves[0])} and {len(halves[1])} films by patient",
             "seed": seed, "onnx_vs_torch_max_logit_gap": onnx_gap, "rows": rows, "labelled_curve": curve, "draws": DRAWS,
             "prevalence_draws": draws, "paired_differences": label_free["paired_differences"],
@@ -210,6 +211,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, required=True, help="folder for site_study.json and site_study.md")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--draws", type=int, default=prevalence_study.DRAWS, help="resampled sites per pneumonia share")
+    parser.add_argument("--prevalences", type=float, nargs="+", default=list(prevalence_study.PREVALENCES), metavar="SHARE",
+                        help="pneumonia shares to resample the site to (default: %(default)s)")
     parser.add_argument("--threads", type=int, default=2)
     return parser
 
@@ -218,7 +221,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
-    save_study(args.out, "site_study", run(args.data, args.model, args.checkpoint, args.seed, cache=args.out / "logits.npz", draws=args.draws), markdown)
+    save_study(args.out, "site_study", run(args.data, args.model, args.checkpoint, args.seed, cache=args.out / "logits.npz",
+                                            prevalences=tuple(args.prevalences), draws=args.draws), markdown)
     return 0
 
 

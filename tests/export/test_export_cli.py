@@ -233,7 +233,7 @@ def test_the_feature_guard_cut_off_is_what_export_claims_and_refuses_beyond_it(c
 
 def test_every_model_written_carries_a_sealed_population_check(checkpoint_factory, kermany_mini, population_data, tmp_path):
     """pneumo-export fits the check into the FP32 and INT8 models; pneumo-adapt keeps it sealed to its
-    new file (labelled: same features) or fits it again (unlabelled: new batch-norm statistics)."""
+    new file (labelled, or the kit declined to adapt: same features) or fits it again (new batch-norm statistics)."""
     from pneumo.site_kit.adapt_cli import main as adapt
     from pneumo_runtime.predictor import Predictor
 
@@ -252,9 +252,15 @@ def test_every_model_written_carries_a_sealed_population_check(checkpoint_factor
     assert adapt(["--model", str(out / "model.onnx"), "--site", "A", "--labelled", str(kermany_mini / "train"), "--out", str(labelled)]) == 0
     kept = Predictor(labelled / "model.onnx").population  # loads: the digest matches the new file
     assert kept.weights == base.weights and kept.digest != base.digest
+    # 16 films: the kit refuses to adapt (too few to check), so the check is only resealed...
     assert adapt(["--model", str(out / "model.onnx"), "--site", "B", "--unlabelled", str(kermany_mini), "--out", str(unlabelled),
                   "--population-data", str(population_data), "--threads", "1"]) == 0
-    refitted = Predictor(unlabelled / "model.onnx").population
+    unadapted = Predictor(unlabelled / "model.onnx").population
+    assert unadapted.weights == base.weights and unadapted.digest != base.digest
+    # ...while batch-norm statistics forced on the same films move every feature: fitted again.
+    assert adapt(["--model", str(out / "model.onnx"), "--site", "B", "--unlabelled", str(kermany_mini), "--out", str(tmp_path / "plain"),
+                  "--batchnorm", "plain", "--population-data", str(population_data), "--threads", "1"]) == 0
+    refitted = Predictor(tmp_path / "plain" / "model.onnx").population
     assert refitted.weights != base.weights
 
 

@@ -122,4 +122,32 @@ def test_halves_are_patient_disjoint_and_every_step_is_fitted_on_the_other_half(
     assert label_free[0] == (film_sets[1], film_sets[0])  # as is: every film of each half
     resampled = [row for row in study["rows"] if row["prevalence"] == 0.3]
     assert {row["setting"] for row in resampled} == set(site_study.prevalence_study.METHODS) and all(row["draws"] == 2 for row in resampled)
+    assert study["prevalence_draws"] == 2 and "mean of 2 draws" in site_study.markdown(study)
     assert all(row["n_images"] < 48 for row in resampled)  # normals kept, pneumonia patients drawn
+
+
+def test_pneumo_adapt_study_writes_the_rows_and_the_tables(site, tmp_path, monkeypatch, capsys):
+    """The command as a user runs it: site_study.json in the shape the issue fixed, and the tables."""
+    import json
+
+    from pneumo.site_kit.adapt_cli import main as adapt
+
+    monkeypatch.setattr(site_study, "DRAWS", 2)
+    out = tmp_path / "study"
+    # 48 films: a 10% share would leave too few films to adapt on (that refusal is the last check below).
+    assert adapt(["study", "--data", str(site), "--out", str(out), "--draws", "1", "--prevalences", "0.5", "--threads", "1"]) == 0
+    rows = json.loads((out / "site_study.json").read_text())["rows"]
+    metric = lambda m: isinstance(m, float) or (isinstance(m, dict) and m["low"] <= m["value"] <= m["high"])  # noqa: E731
+    for row in rows:
+        assert {"setting", "labelled_films", "prevalence", "auc", "sensitivity", "specificity", "balanced_accuracy", "ece"} <= set(row)
+        assert all(metric(row[key]) for key in ("sensitivity", "specificity", "balanced_accuracy"))
+    shares = {(row["setting"], row["prevalence"]) for row in rows}
+    assert {("shipped", None), ("the kit", None), ("the kit", 0.5)} <= shares
+    assert any(row["labelled_films"] for row in rows)
+    tables = (out / "site_study.md").read_text()
+    assert "| 50% | the kit |" in tables and "mean of 1 draws" in tables and tables in capsys.readouterr().out
+
+    for bad in (["--data", str(tmp_path / "nowhere")], ["--data", str(site), "--prevalences", "0.1"]):
+        assert adapt(["study", *bad, "--out", str(tmp_path / "bad"), "--draws", "1", "--threads", "1"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("pneumo-adapt study: error:") and len(err.splitlines()) == 1

@@ -11,8 +11,8 @@ from pneumo.training.models import PretrainedWeightsError, UnknownModelError, cr
 ALL_MODELS = list_models()
 
 
-def test_registry_holds_the_five_architectures():
-    assert ALL_MODELS == ["custom_cnn", "densenet121", "efficientnet_b0", "efficientnet_lite0", "resnet50"]
+def test_registry_holds_the_seven_architectures():
+    assert ALL_MODELS == ["custom_cnn", "densenet121", "efficientnet_b0", "efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", "resnet50"]
 
 
 @pytest.mark.slow  # trains or builds large networks
