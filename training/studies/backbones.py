@@ -21,7 +21,7 @@ from pneumo.site_kit.study import save_study
 from pneumo_runtime.predictor import default_model_path
 from pneumo_runtime.torch_twin import torch_twin
 
-from .selection import cross_fitted_scores
+from .selection import candidate_table, cross_fitted_scores
 
 MARGIN = 0.05  # a larger network must beat the default's score by 5% of it (the rule)
 AVERAGED_EPOCHS = 3
@@ -115,15 +115,7 @@ def decide(results: dict[str, dict | None]) -> dict:
 
 
 def markdown(study: dict) -> str:
-    lines = ["| candidate | score | NLL clean | NLL shifted | Brier clean | Brier shifted | AUC clean | AUC shifted |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for name, r in study["candidates"].items():
-        if r is None:
-            lines.append(f"| {name} | not run | | | | | | |")
-        else:
-            lines.append(f"| {name} | {r['score']:.4f} | {r['clean_nll']:.4f} | {r['shift_nll']:.4f} | {r['clean_brier']:.4f} | "
-                         f"{r['shift_brier']:.4f} | {r['clean_auc']:.4f} | {r['shift_auc']:.4f} |")
-    lines += ["", f"{study['validation_images']} validation images. Verdict: {study['decision']['verdict']}."]
+    lines = candidate_table(study["candidates"]) + ["", f"{study['validation_images']} validation images. Verdict: {study['decision']['verdict']}."]
     return "\n".join(lines) + "\n"
 
 

@@ -143,12 +143,21 @@ def decide(results: dict[str, dict]) -> dict:
             "verdict": "the ensemble stays" if keep_ensemble else f"{best} becomes the default, if it passes the further checks"}
 
 
-def markdown(study: dict) -> str:
+def candidate_table(candidates: dict[str, dict | None]) -> list[str]:
+    """The candidates' scores as Markdown table lines; a candidate without scores is "not run"."""
     lines = ["| candidate | score | NLL clean | NLL shifted | Brier clean | Brier shifted | AUC clean | AUC shifted |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for name, r in study["candidates"].items():
+    for name, r in candidates.items():
+        if r is None:
+            lines.append(f"| {name} | not run | | | | | | |")
+            continue
         lines.append(f"| {name} | {r['score']:.4f} | {r['clean_nll']:.4f} | {r['shift_nll']:.4f} | {r['clean_brier']:.4f} | "
                      f"{r['shift_brier']:.4f} | {r['clean_auc']:.4f} | {r['shift_auc']:.4f} |")
+    return lines
+
+
+def markdown(study: dict) -> str:
+    lines = candidate_table(study["candidates"])
     d = study["decision"]
     lines += ["", f"Ensemble {d['ensemble_score']:.4f} against best single network ({d['best_single']}) {d['best_single_score']:.4f}: "
               f"gain {d['ensemble_gain']:.1%} (needs > {ENSEMBLE_MARGIN:.0%}). Verdict: {d['verdict']}."]
