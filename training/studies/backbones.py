@@ -116,7 +116,8 @@ def decide(results: dict[str, dict | None]) -> dict:
     gain = 1 - scored[challenger] / default
     replaces = gain > MARGIN
     verdict = (f"{challenger} beats the default by {gain:.1%} (> {MARGIN:.0%}): it ships if it passes the further checks (AUC, parity, INT8, "
-               "the 48 pairs, 20 ms end to end)" if replaces else f"the default stays: the best candidate, {challenger}, gains {gain:.1%} (needs > {MARGIN:.0%})")
+               "the 48 pairs, 20 ms end to end)" if replaces else
+               f"the default stays: the best candidate, {challenger}, {f'gains {gain:.1%}' if gain >= 0 else f'scores {-gain:.1%} worse'} (needs a gain > {MARGIN:.0%})")
     return {"challenger": challenger, "challenger_score": scored[challenger], "default_score": default, "gain": gain,
             "replaces_default": bool(replaces), "not_run": not_run, "verdict": verdict}
 

@@ -26,3 +26,8 @@ def test_with_no_run_the_default_stays_and_the_table_says_not_run():
     assert study["decision"]["replaces_default"] is False and study["decision"]["challenger"] is None
     table = markdown(study)
     assert "| L2 | not run |" in table and "| A: the shipped default (Lite0) | 0.2000 |" in table and "the default stays" in table
+
+
+def test_a_challenger_worse_than_the_default_is_called_worse():
+    results = {DEFAULT: scores(0.2), "L1": scores(0.22)}
+    assert "L1, scores 10.0% worse (needs a gain > 5%)" in decide(results)["verdict"]
