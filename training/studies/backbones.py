@@ -34,7 +34,7 @@ CANDIDATES = {
     "S: Lite2, seeds 42 and 43 (logit mean)": ["lite2-cs", "lite2-seed43-cs"],
 }
 # name -> the run folder whose last epochs are weight-averaged. W1 was added on 2026-12-07, before
-# lite1-cs had finished, as the only averaged variant that can meet the 20 ms limit (the document's last section).
+# lite1-cs had finished, when Lite2 was thought too slow for the 20 ms limit (measured later: it is not).
 AVERAGED = {"W: Lite2, last 3 epochs weight-averaged": "lite2-cs", "W1: Lite1, last 3 epochs weight-averaged": "lite1-cs"}
 DEFAULT = "A: the shipped default (Lite0)"
 
