@@ -115,9 +115,10 @@ def decide(results: dict[str, dict | None]) -> dict:
     challenger = min(scored, key=scored.get)
     gain = 1 - scored[challenger] / default
     replaces = gain > MARGIN
-    verdict = (f"{challenger} beats the default by {gain:.1%} (> {MARGIN:.0%}): it ships if it passes the further checks (AUC, parity, INT8, "
+    # Two decimals: a gain of 4.98% printed as "5.0%" read as meeting the 5% it missed.
+    verdict = (f"{challenger} beats the default by {gain:.2%} (> {MARGIN:.0%}): it ships if it passes the further checks (AUC, parity, INT8, "
                "the 48 pairs, 20 ms end to end)" if replaces else
-               f"the default stays: the best candidate, {challenger}, {f'gains {gain:.1%}' if gain >= 0 else f'scores {-gain:.1%} worse'} (needs a gain > {MARGIN:.0%})")
+               f"the default stays: the best candidate, {challenger}, {f'gains {gain:.2%}' if gain >= 0 else f'scores {-gain:.2%} worse'} (needs a gain > {MARGIN:.0%})")
     return {"challenger": challenger, "challenger_score": scored[challenger], "default_score": default, "gain": gain,
             "replaces_default": bool(replaces), "not_run": not_run, "verdict": verdict}
 

@@ -30,4 +30,10 @@ def test_with_no_run_the_default_stays_and_the_table_says_not_run():
 
 def test_a_challenger_worse_than_the_default_is_called_worse():
     results = {DEFAULT: scores(0.2), "L1": scores(0.22)}
-    assert "L1, scores 10.0% worse (needs a gain > 5%)" in decide(results)["verdict"]
+    assert "L1, scores 10.00% worse (needs a gain > 5%)" in decide(results)["verdict"]
+
+
+def test_a_gain_just_under_the_margin_does_not_print_as_the_margin():
+    results = {DEFAULT: scores(0.2), "E": scores(0.2 * (1 - 0.0498))}
+    decision = decide(results)
+    assert decision["replaces_default"] is False and "E, gains 4.98% (needs a gain > 5%)" in decision["verdict"]
