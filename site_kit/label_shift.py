@@ -56,6 +56,15 @@ def em_prevalence(probability: np.ndarray, train_prevalence: float = TRAINING_PR
     return prevalence, posterior
 
 
+def threshold_for_estimated_sensitivity(probability: np.ndarray, posterior: np.ndarray, target: float) -> float:
+    """The highest threshold on ``probability`` at which the sensitivity, estimated with ``posterior``
+    as soft labels (Σ q·[flagged] / Σ q), reaches ``target``; films at or above it are flagged."""
+    order = np.argsort(-np.asarray(probability), kind="stable")
+    covered = np.cumsum(np.asarray(posterior, dtype=np.float64)[order]) / max(float(np.sum(posterior)), 1e-12)
+    last = min(int(np.searchsorted(covered, target - 1e-12)), len(order) - 1)
+    return float(np.asarray(probability)[order][last])
+
+
 def prevalence_weights(posterior: np.ndarray, prevalence: float, train_prevalence: float = TRAINING_PREVALENCE) -> np.ndarray:
     """Importance weights that give the site's films the training share of pneumonia in expectation."""
     prevalence = min(max(prevalence, 1e-3), 1 - 1e-3)

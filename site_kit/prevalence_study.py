@@ -22,7 +22,15 @@ from pneumo.training.evaluation.intervals import patient_bootstrap_indices
 from pneumo_runtime.contract import ModelContract
 
 from .adapt import adapt_batchnorm, batchnorm_statistics, interpolate_batchnorm, logits_of, prevalence_corrected_candidate
-from .label_shift import TRAINING_PREVALENCE, pneumonia_probability, resample_to_prevalence, safety_check
+from .label_shift import (
+    MAX_PREVALENCE_DISAGREEMENT,
+    TRAINING_PREVALENCE,
+    em_prevalence,
+    pneumonia_probability,
+    resample_to_prevalence,
+    safety_check,
+    threshold_for_estimated_sensitivity,
+)
 from .self_training import self_train
 
 PREVALENCES = (0.10, 0.30, 0.50, 0.80)
@@ -31,8 +39,9 @@ RESAMPLES = 200
 INTERPOLATION = 0.5  # the weight of the shipped statistics in the interpolated ones
 REFERENCE = "batch-norm statistics"
 METHODS = ("shipped", "batch-norm statistics", "prevalence-corrected statistics", "interpolated statistics",
-           "prior-shifted threshold", "the kit", "self-training", "the kit + self-training")
-KITS = ("the kit", "the kit + self-training")  # the label-free choices judged by the musts
+           "prior-shifted threshold", "the kit", "self-training", "the kit + self-training",
+           "the kit + self-training, sensitivity kept")
+KITS = ("the kit", "the kit + self-training", "the kit + self-training, sensitivity kept")  # the label-free choices judged by the musts
 METRICS = ("auc", "sensitivity", "specificity", "balanced_accuracy")
 
 
@@ -64,10 +73,14 @@ def methods_on_half(model, site_films: np.ndarray, site_shipped: np.ndarray, sco
     corrected = copy.deepcopy(model)
     check = prevalence_corrected_candidate(corrected, site_films, site_shipped, contract)
     corrected_scored = logits_of(corrected, scored_films)
+    _, reference = em_prevalence(pneumonia_probability(logits_of(corrected, site_films), contract))
     # SHOT on top of the corrected statistics (docs/experiments/2026-12-07-site-kit-self-training.md).
     trained = copy.deepcopy(corrected)
     self_train(trained, site_films, check.prevalence_shipped, contract.temperature)
-    trained_check = safety_check(site_shipped, logits_of(trained, site_films), contract)
+    trained_site = logits_of(trained, site_films)
+    trained_check = safety_check(site_shipped, trained_site, contract)
+    kept_threshold = threshold_for_estimated_sensitivity(pneumonia_probability(trained_site, contract), reference, check.estimated_sensitivity)
+    keep_trained = check.passed and abs(trained_check.prevalence_adapted - trained_check.prevalence_shipped) <= MAX_PREVALENCE_DISAGREEMENT
     trained_scored = logits_of(trained, scored_films)
     kit_scored = corrected_scored if check.passed else scored_shipped
     interpolate_batchnorm(corrected, batchnorm_statistics(model), INTERPOLATION)
@@ -80,9 +93,11 @@ def methods_on_half(model, site_films: np.ndarray, site_shipped: np.ndarray, sco
         "the kit": Scored(kit_scored, threshold),
         "self-training": Scored(trained_scored, threshold),
         "the kit + self-training": Scored(trained_scored if check.passed and trained_check.passed else kit_scored, threshold),
+        "the kit + self-training, sensitivity kept": Scored(trained_scored, kept_threshold) if keep_trained else Scored(kit_scored, threshold),
     }
     record = {k: v for k, v in check.to_dict().items() if k != "reason"}
     record["self_training"] = {k: v for k, v in trained_check.to_dict().items() if k not in ("reason", "films", "prevalence_shipped")}
+    record["self_training"] |= {"kept_threshold": kept_threshold, "kept_by_second_rule": keep_trained}
     return result, record
 
 
@@ -100,7 +115,7 @@ def draw_figures(parts: dict[str, list[Scored]], labels: np.ndarray, patients: l
     out = {}
     for method, halves in parts.items():
         logits = np.concatenate([h.logits for h in halves])
-        thresholds = np.concatenate([np.full(len(h.logits), h.threshold) for h in halves])
+        thresholds = np.concatenate([np.full(len(h.logits), h.threshold) for h in halves]).clip(1e-7, 1 - 1e-7)
         probability = pneumonia_probability(logits, contract)
         clipped = np.clip(probability, 1e-7, 1 - 1e-7)
         margin = np.log(clipped / (1 - clipped)) - np.log(thresholds / (1 - thresholds))

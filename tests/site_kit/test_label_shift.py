@@ -18,6 +18,7 @@ from pneumo.site_kit.label_shift import (
     replicated,
     resample_to_prevalence,
     safety_check,
+    threshold_for_estimated_sensitivity,
 )
 from pneumo_runtime.predictor import resolve_model
 
@@ -129,3 +130,15 @@ def test_the_kit_falls_back_on_a_low_prevalence_site_where_plain_statistics_fail
     _, plain_balanced = sensitivity_and_balanced_accuracy(logits_of(plain, films))
     assert kit_sensitivity >= 0.95 and kit_balanced >= shipped_balanced - 0.005, kit_check.reason
     assert plain_balanced < shipped_balanced - 0.005  # the failure the check exists for is real on this site
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(0.001, 0.999), min_size=5, max_size=60, unique=True), st.integers(0, 2**31 - 1), st.floats(0.5, 0.99))
+def test_the_transferred_threshold_is_the_highest_that_reaches_the_estimated_sensitivity(probability, seed, target):
+    probability = np.array(probability)
+    posterior = np.random.default_rng(seed).random(len(probability))
+    estimate = lambda t: (posterior * (probability >= t)).sum() / posterior.sum()  # noqa: E731
+    threshold = threshold_for_estimated_sensitivity(probability, posterior, target)
+    assert estimate(threshold) >= target - 1e-9
+    higher = probability[probability > threshold]
+    assert higher.size == 0 or estimate(higher.min()) < target
