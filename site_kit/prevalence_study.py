@@ -21,7 +21,7 @@ from pneumo.training.calibration.fitting import expected_calibration_error, prob
 from pneumo.training.evaluation.intervals import patient_bootstrap_indices
 from pneumo_runtime.contract import ModelContract
 
-from .adapt import adapt_batchnorm, batchnorm_statistics, interpolate_batchnorm, logits_of, prevalence_corrected_candidate
+from .adapt import MIN_UNLABELLED, SiteAdaptationError, adapt_batchnorm, batchnorm_statistics, interpolate_batchnorm, logits_of, prevalence_corrected_candidate
 from .label_shift import (
     MAX_PREVALENCE_DISAGREEMENT,
     TRAINING_PREVALENCE,
@@ -146,16 +146,29 @@ def paired_difference(draws: list[dict], method: str) -> dict:
                 "high": round(float(np.percentile(difference[:, k], 97.5)), 4)} for k, m in enumerate(METRICS)}
 
 
+def resampled_sites(labels: list[np.ndarray], patients: list[list[str]], prevalence: float | None, seed: int, draws: int) -> list[list[np.ndarray]]:
+    """Per draw, each half's films at ``prevalence`` (None: every film); all drawn before any fit, so a
+    share that leaves a half too few films to adapt on is refused before minutes of work, not after."""
+    rng = np.random.default_rng(seed + (0 if prevalence is None else round(prevalence * 100)))
+    drawn = [[np.arange(len(labels[h])) if prevalence is None else resample_to_prevalence(labels[h], patients[h], prevalence, rng)
+              for h in (0, 1)] for _ in range(draws)]
+    fewest = min(len(half) for chosen in drawn for half in chosen)
+    if fewest < MIN_UNLABELLED:
+        where = "the split as it is" if prevalence is None else f"a pneumonia share of {prevalence:.0%}"
+        raise SiteAdaptationError(f"{where} leaves a half of this site {fewest} films, fewer than the "
+                                  f"{MIN_UNLABELLED} batch-norm adaptation needs: give more films or other --prevalences")
+    return drawn
+
+
 def run(model, films: list[np.ndarray], labels: list[np.ndarray], patients: list[list[str]], shipped: list[np.ndarray],
         contract: ModelContract, seed: int, prevalences=PREVALENCES, draws: int = DRAWS) -> dict:
     """``model``: the shipped torch twin (eval mode, never changed); per half its films, labels, patients and shipped logits."""
     rows, differences, checks = [], [], []
-    for prevalence in (None, *prevalences):
-        rng = np.random.default_rng(seed + (0 if prevalence is None else round(prevalence * 100)))
+    sites = {prevalence: resampled_sites(labels, patients, prevalence, seed, 1 if prevalence is None else draws)
+             for prevalence in (None, *prevalences)}
+    for prevalence, drawn in sites.items():
         per_draw = []
-        for index in range(1 if prevalence is None else draws):
-            chosen = [np.arange(len(labels[h])) if prevalence is None else resample_to_prevalence(labels[h], patients[h], prevalence, rng)
-                      for h in (0, 1)]
+        for index, chosen in enumerate(drawn):
             parts: dict[str, list[Scored]] = {m: [] for m in METHODS}
             for half in (0, 1):
                 site = 1 - half
