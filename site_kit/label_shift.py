@@ -117,6 +117,11 @@ class SafetyCheck:
     passed: bool
     reason: str
 
+    @property
+    def prevalences_agree(self) -> bool:
+        """The site's true share is the same under both models: estimates further apart mean one misreads it."""
+        return abs(self.prevalence_adapted - self.prevalence_shipped) <= MAX_PREVALENCE_DISAGREEMENT
+
     def to_dict(self) -> dict:
         return asdict(self)
 
@@ -133,9 +138,10 @@ def safety_check(shipped_logits: np.ndarray, adapted_logits: np.ndarray, contrac
     shipped, _ = em_prevalence(pneumonia_probability(shipped_logits, contract))
     adapted, posterior = em_prevalence(pneumonia_probability(adapted_logits, contract))
     sensitivity = float((posterior * flagged(adapted_logits, contract)).sum() / max(posterior.sum(), 1e-9))
+    estimates = SafetyCheck(films, shipped, adapted, sensitivity, False, "")
     if films < MIN_SITE_FILMS:
         reason = f"{films} films are too few to check an adaptation (at least {MIN_SITE_FILMS})"
-    elif abs(adapted - shipped) > MAX_PREVALENCE_DISAGREEMENT:
+    elif not estimates.prevalences_agree:
         reason = (f"the adapted model reads a pneumonia share of {adapted:.0%} at this site, the shipped model {shipped:.0%}: "
                   f"more than {MAX_PREVALENCE_DISAGREEMENT:.0%} apart")
     elif sensitivity < SENSITIVITY_TARGET:
