@@ -4,6 +4,7 @@
     pneumo-adapt --site "Clinic X" --labelled site_labelled/ --out site_model/   # NORMAL/ + PNEUMONIA/, or a CSV
     pneumo-predict --model site_model/model.onnx film.jpeg
     pneumo-adapt study --data ../shared/data/kermany_224 --out runs/site_study  # what the kit gives, measured
+    pneumo-adapt curve --data ../shared/data/kermany_224 --out runs/site_curve  # how far an oracle threshold could go
 
 See ``pneumo.site_kit.adapt`` for what each step changes and why.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib
 import shutil
 import sys
 import tempfile
@@ -38,6 +40,7 @@ PARITY_FILMS = 32  # site films the exported graph is checked on against the ada
 BATCHNORM_METHODS = {"kit": "batchnorm_statistics_prevalence_corrected", "corrected": "batchnorm_statistics_prevalence_corrected",
                      "plain": "batchnorm_statistics"}
 BATCHNORM_CHOICES = tuple(BATCHNORM_METHODS)
+STUDIES = {"study": ".study", "curve": ".operating_curve"}  # subcommands that measure the kit on the official test split
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -184,16 +187,14 @@ def batchnorm_summary(step: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     if argv is None:
         argv = sys.argv[1:]
-    study = argv[:1] == ["study"]
+    study = argv[0] if argv[:1] and argv[0] in STUDIES else None
     args = None if study else build_parser().parse_args(argv)
     try:
         if study:
-            from .study import main as run_study
-
-            return run_study(argv[1:])
+            return importlib.import_module(STUDIES[study], __package__).main(argv[1:])
         report = run(args)
     except (PneumoError, ValueError) as exc:  # ValueError: the training side's typed data/checkpoint errors
-        print(f"pneumo-adapt{' study' if study else ''}: error: {str(exc).strip() or type(exc).__name__}", file=sys.stderr)
+        print(f"pneumo-adapt{' ' + study if study else ''}: error: {str(exc).strip() or type(exc).__name__}", file=sys.stderr)
         return 2
     if "batchnorm" in report:
         print(f"pneumo-adapt: batch-norm statistics: {batchnorm_summary(report['batchnorm'])}")

@@ -110,19 +110,23 @@ def figures(labels: np.ndarray, probability: np.ndarray, margin: np.ndarray) -> 
             "balanced_accuracy": (sensitivity + specificity) / 2}
 
 
+def pooled_decisions(halves: list[Scored], contract: ModelContract) -> tuple[np.ndarray, np.ndarray]:
+    """Every film's P(pneumonia), and its log-odds margin over its own half's threshold (flagged at >= 0)."""
+    thresholds = np.concatenate([np.full(len(h.logits), h.threshold) for h in halves]).clip(1e-7, 1 - 1e-7)
+    probability = pneumonia_probability(np.concatenate([h.logits for h in halves]), contract)
+    clipped = np.clip(probability, 1e-7, 1 - 1e-7)
+    return probability, np.log(clipped / (1 - clipped)) - np.log(thresholds / (1 - thresholds))
+
+
 def draw_figures(parts: dict[str, list[Scored]], labels: np.ndarray, patients: list[str], contract: ModelContract, seed: int) -> dict:
     """Per method: point figures, ECE, and the figures on each of the (shared) patient resamples."""
     resamples = patient_bootstrap_indices(patients, RESAMPLES, seed)
     out = {}
     for method, halves in parts.items():
-        logits = np.concatenate([h.logits for h in halves])
-        thresholds = np.concatenate([np.full(len(h.logits), h.threshold) for h in halves]).clip(1e-7, 1 - 1e-7)
-        probability = pneumonia_probability(logits, contract)
-        clipped = np.clip(probability, 1e-7, 1 - 1e-7)
-        margin = np.log(clipped / (1 - clipped)) - np.log(thresholds / (1 - thresholds))
+        probability, margin = pooled_decisions(halves, contract)
         out[method] = {
             "point": figures(labels, probability, margin),
-            "ece": float(expected_calibration_error(probabilities_from_logits(logits, contract.temperature), labels)),
+            "ece": float(expected_calibration_error(probabilities_from_logits(np.concatenate([h.logits for h in halves]), contract.temperature), labels)),
             "resampled": np.array([[figures(labels[i], probability[i], margin[i])[m] for m in METRICS] for i in resamples
                                    if len(np.unique(labels[i])) == 2]),
         }

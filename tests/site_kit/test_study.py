@@ -151,3 +151,31 @@ def test_pneumo_adapt_study_writes_the_rows_and_the_tables(site, tmp_path, monke
         assert adapt(["study", *bad, "--out", str(tmp_path / "bad"), "--draws", "1", "--threads", "1"]) == 2
         err = capsys.readouterr().err.strip()
         assert err.startswith("pneumo-adapt study: error:") and len(err.splitlines()) == 1
+
+
+def test_pneumo_adapt_curve_reads_the_oracle_off_the_cross_fitted_scores(site, tmp_path, capsys, monkeypatch):
+    """``pneumo-adapt curve``: per label-free method, where its threshold lands and where an oracle's could."""
+    import json
+
+    from pneumo.site_kit import operating_curve
+    from pneumo.site_kit.adapt_cli import main as adapt
+
+    real_self_train = site_study.prevalence_study.self_train
+    # One epoch of the real SHOT instead of three: the oracle's reading, not self-training, is under test here.
+    monkeypatch.setattr(site_study.prevalence_study, "self_train", lambda *a, **k: real_self_train(*a, **k, epochs=1))
+    out = tmp_path / "curve"
+    assert adapt(["curve", "--data", str(site), "--out", str(out), "--threads", "1"]) == 0
+    curve = json.loads((out / "operating_curve.json").read_text())
+    assert [row["setting"] for row in curve["rows"]] == list(operating_curve.METHODS)
+    assert (curve["pneumonia_films"], curve["normal_films"]) == (24, 24)
+    for row in curve["rows"]:
+        best = row["best_specificity_at_sensitivity_0.95"]
+        assert best["low"] <= best["value"] <= best["high"]
+        # The oracle picks its threshold with the labels, so nothing label-free can beat it at the same sensitivity.
+        if row["its_own_threshold"]["sensitivity"] >= 0.95:
+            assert row["its_own_threshold"]["specificity"] <= best["value"]
+    assert "| the kit + self-training |" in (out / "operating_curve.md").read_text() in capsys.readouterr().out
+
+    assert adapt(["curve", "--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "bad"), "--threads", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("pneumo-adapt curve: error:") and len(err.splitlines()) == 1
