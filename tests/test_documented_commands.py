@@ -3,8 +3,9 @@
 Each case quotes its command exactly as the document prints it (the test fails if the document
 changes it), then runs it with the document's placeholders filled in: ``scans/`` and
 ``site_films/`` become real films from the repository, output folders a temporary one. Commands
-on the whole Kermany split run on a seeded subset (``--max-images``, ``--max-train-samples``: the
-only flags added) and skip cleanly without ../shared/data. The two set-up blocks are CI's own
+on the whole Kermany split run on a seeded subset (``--max-images``, ``--max-train-samples``, ``--bootstrap``:
+the only flags added, with ``--population-data`` pointing the population check at a small corpus) and
+skip cleanly without ../shared/data. The two set-up blocks are CI's own
 (.ci/run); ``mkdocs`` is tests/test_docs.py.
 """
 
@@ -108,22 +109,24 @@ def test_validate_at_a_new_site_with_a_shipped_model_name(tmp_path):
     """README and model card, "At a new site": --model takes the shipped name, as pneumo-predict does."""
     readme = shown("pneumo-evaluate --model default --data SITE_FOLDER_OR_CSV --split . --out reports/site --prevalence 0.3")
     shown("pneumo-evaluate --model default --data SITE_FILMS --split . --out reports/site --prevalence P", CARD)
-    done = run(readme, {"SITE_FOLDER_OR_CSV": str(SITE_FILMS), "reports/site": str(tmp_path / "site")})
+    done = run(readme, {"SITE_FOLDER_OR_CSV": str(SITE_FILMS), "reports/site": str(tmp_path / "site")}, ["--bootstrap", "50"])
     assert done.returncode == 0, done.stderr
     metrics = json.loads((tmp_path / "site" / "metrics.json").read_text())
     assert metrics["data"]["n_images"] == 16 and metrics["site"]["prevalence"] == 0.3
 
 
 @pytest.mark.slow
-def test_adapt_at_a_new_site(tmp_path):
+def test_adapt_at_a_new_site(tmp_path, population_data):
     readme = shown('pneumo-adapt --site "Clinic X" --unlabelled site_films/ --out site_model/')
     shown("pneumo-adapt --site NAME --unlabelled FILMS/ [--labelled LABELLED/] --out site/", CARD)
-    done = run(readme.replace('"Clinic X"', "Clinic"), {"site_films/": str(SITE_FILMS), "site_model/": str(tmp_path / "unlabelled")})
+    # The population check is fitted on a small corpus: the full one (6,000 films) takes a minute a model.
+    small = ["--population-data", str(population_data)]
+    done = run(readme.replace('"Clinic X"', "Clinic"), {"site_films/": str(SITE_FILMS), "site_model/": str(tmp_path / "unlabelled")}, extra=small)
     assert done.returncode == 0, done.stderr
     assert "kept the shipped model's, not adapted: 16 films are too few" in done.stdout  # the kit's rule, said to the user
     # The adapted path end to end (new statistics, the population check refitted): the plain statistics, asked for.
     both = run("pneumo-adapt --site NAME --unlabelled FILMS/ --labelled LABELLED/ --out site/",
-               {"FILMS/": str(SITE_FILMS), "LABELLED/": str(SITE_FILMS), "site/": str(tmp_path / "both")}, extra=["--batchnorm", "plain"])
+               {"FILMS/": str(SITE_FILMS), "LABELLED/": str(SITE_FILMS), "site/": str(tmp_path / "both")}, extra=["--batchnorm", "plain", *small])
     assert both.returncode == 0, both.stderr
     for folder, methods in (("unlabelled", []), ("both", ["batchnorm_statistics", "calibration"])):
         assert json.loads((tmp_path / folder / "model.json").read_text())["site_adaptation"]["methods"] == methods
@@ -131,7 +134,7 @@ def test_adapt_at_a_new_site(tmp_path):
 
 @pytest.mark.slow
 @needs_kermany
-def test_train_export_evaluate(tmp_path):
+def test_train_export_evaluate(tmp_path, population_data):
     train, export, evaluate = (shown(line) for line in (
         "pneumo-train --config configs/release/binary.yaml --data ../shared/data/kermany_224 --epochs 1 --out runs/first",
         "pneumo-export --to onnx --checkpoint runs/first/best.pt --out exported/first",
@@ -140,9 +143,10 @@ def test_train_export_evaluate(tmp_path):
               "reports/first": str(tmp_path / "report")}
     done = run(train, places, ["--max-train-samples", "48", "--max-val-samples", "48", "--no-shift-validation"], timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
-    done = run(export, places)
+    done = run(export, places, ["--population-data", str(population_data)])  # a small corpus: the full one takes a minute
     assert done.returncode == 0, done.stderr[-3000:]
-    done = run(evaluate, places, ["--max-images", "32", "--mc-passes", "0"])
+    assert json.loads((tmp_path / "exported" / "model.json").read_text())["population_check"]["fitted_on"]["adults"] == 30
+    done = run(evaluate, places, ["--max-images", "32", "--mc-passes", "0", "--bootstrap", "50"])
     assert done.returncode == 0, done.stderr[-3000:]
     assert (tmp_path / "report" / "metrics.json").is_file()
 

@@ -111,10 +111,11 @@ def test_user_errors_are_one_line(tiny_checkpoint, tiny_three_class_checkpoint, 
     assert len(errors) == 3 and all(line.startswith("pneumo-evaluate: error: ") for line in errors)
 
 
-def test_onnx_export_evaluates_like_its_checkpoint(binary_report, tiny_checkpoint, kermany_mini, tmp_path):
+def test_onnx_export_evaluates_like_its_checkpoint(binary_report, tiny_checkpoint, kermany_mini, population_data, tmp_path):
     from pneumo.export.export_cli import main as export_main
 
-    assert export_main(["--to", "onnx", "--checkpoint", str(tiny_checkpoint), "--out", str(tmp_path / "onnx"), "--guard-images", "16"]) == 0
+    assert export_main(["--to", "onnx", "--checkpoint", str(tiny_checkpoint), "--out", str(tmp_path / "onnx"), "--guard-images", "16",
+                        "--population-data", str(population_data)]) == 0
     assert evaluate([tmp_path / "onnx" / "model.onnx"], kermany_mini, tmp_path / "report", "--no-tta") == 0
     onnx_metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
     torch_metrics = json.loads((binary_report / "metrics.json").read_text())
