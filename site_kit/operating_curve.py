@@ -104,14 +104,9 @@ def markdown(curve: dict) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pneumo-adapt curve", description=__doc__.splitlines()[0].split(": ", 1)[1])
-    parser.add_argument("--data", type=Path, required=True, help="a Kermany-style folder; its test/ stands in for a new site")
-    parser.add_argument("--model", help="shipped model name or .onnx (default: default)")
-    parser.add_argument("--checkpoint", type=Path, help="its torch twin (default: the .pt beside the .onnx; for a shipped model, pneumo-torch-weights)")
-    parser.add_argument("--out", type=Path, required=True, help="folder for operating_curve.json and operating_curve.md")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=2)
-    return parser
+    from .study import site_parser
+
+    return site_parser("pneumo-adapt curve", __doc__, "operating_curve")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -216,17 +216,23 @@ def markdown(study: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pneumo-adapt study", description=__doc__.splitlines()[0].split(": ", 1)[1])
+def site_parser(prog: str, doc: str, name: str) -> argparse.ArgumentParser:
+    """The arguments every measurement of the kit on the official test split takes; it writes ``name``.json and .md."""
+    parser = argparse.ArgumentParser(prog=prog, description=doc.splitlines()[0].split(": ", 1)[1])
     parser.add_argument("--data", type=Path, required=True, help="a Kermany-style folder; its test/ stands in for a new site")
     parser.add_argument("--model", help="shipped model name or .onnx (default: default)")
     parser.add_argument("--checkpoint", type=Path, help="its torch twin (default: the .pt beside the .onnx; for a shipped model, pneumo-torch-weights)")
-    parser.add_argument("--out", type=Path, required=True, help="folder for site_study.json and site_study.md")
+    parser.add_argument("--out", type=Path, required=True, help=f"folder for {name}.json and {name}.md")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=2)
+    return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = site_parser("pneumo-adapt study", __doc__, "site_study")
     parser.add_argument("--draws", type=int, default=prevalence_study.DRAWS, help="resampled sites per pneumonia share")
     parser.add_argument("--prevalences", type=float, nargs="+", default=list(prevalence_study.PREVALENCES), metavar="SHARE",
                         help="pneumonia shares to resample the site to (default: %(default)s)")
-    parser.add_argument("--threads", type=int, default=2)
     return parser
 
 
