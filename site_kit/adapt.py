@@ -88,8 +88,8 @@ def logits_of(model: nn.Module, films: np.ndarray, batch_size: int = 32) -> np.n
         return np.concatenate([model(torch.from_numpy(films[i:i + batch_size])).numpy() for i in range(0, len(films), batch_size)])
 
 
-def prevalence_corrected_candidate(model: nn.Module, films: np.ndarray, shipped_logits: np.ndarray, contract: ModelContract) -> SafetyCheck:
-    """AdaBN on the site's films reweighted to the training share of pneumonia, in place; then the safety check.
+def prevalence_corrected_statistics(model: nn.Module, films: np.ndarray, shipped_logits: np.ndarray, contract: ModelContract) -> np.ndarray:
+    """AdaBN on the site's films reweighted to the training share of pneumonia, in place; the adapted logits of ``films``.
 
     The weights come from the shipped model's posteriors after EM prior estimation: a screening
     site's few pneumonia films count more, its many normal ones less, so the statistics describe
@@ -97,7 +97,12 @@ def prevalence_corrected_candidate(model: nn.Module, films: np.ndarray, shipped_
     """
     prevalence, posterior = em_prevalence(pneumonia_probability(shipped_logits, contract))
     adapt_batchnorm(model, films[replicated(prevalence_weights(posterior, prevalence))])
-    return safety_check(shipped_logits, logits_of(model, films), contract)
+    return logits_of(model, films)
+
+
+def prevalence_corrected_candidate(model: nn.Module, films: np.ndarray, shipped_logits: np.ndarray, contract: ModelContract) -> SafetyCheck:
+    """prevalence_corrected_statistics(), then the safety check of the adapted model on the same films."""
+    return safety_check(shipped_logits, prevalence_corrected_statistics(model, films, shipped_logits, contract), contract)
 
 
 def kit_adaptation(model: nn.Module, films: np.ndarray, contract: ModelContract) -> SafetyCheck:

@@ -63,12 +63,14 @@ def oracle(labels: np.ndarray, probability: np.ndarray, patients: list[str], see
 def run(data: Path, model_name: str | None, checkpoint: Path | None, seed: int) -> dict:
     from pneumo.training.checkpoint import model_from_checkpoint
     from pneumo_runtime.model import OnnxModel
+    from pneumo_runtime.predictor import resolve_model
     from pneumo_runtime.torch_twin import torch_twin
 
     from .study import site_halves, torch_logits
 
-    base_path, halves, films, labels, patients = site_halves(data, model_name, seed)
+    base_path = resolve_model(model_name)
     contract = OnnxModel(base_path).contract
+    halves, films, labels, patients = site_halves(data, contract.preprocess, seed)
     model = model_from_checkpoint(checkpoint or torch_twin(base_path)).model
     shipped = [torch_logits(model, f) for f in films]
     parts = {m: [] for m in METHODS}

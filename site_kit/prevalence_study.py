@@ -21,7 +21,7 @@ from pneumo.training.calibration.fitting import expected_calibration_error, prob
 from pneumo.training.evaluation.intervals import patient_bootstrap_indices
 from pneumo_runtime.contract import ModelContract
 
-from .adapt import MIN_UNLABELLED, SiteAdaptationError, adapt_batchnorm, batchnorm_statistics, interpolate_batchnorm, logits_of, prevalence_corrected_candidate
+from .adapt import MIN_UNLABELLED, SiteAdaptationError, adapt_batchnorm, batchnorm_statistics, interpolate_batchnorm, logits_of, prevalence_corrected_statistics
 from .label_shift import (
     SENSITIVITY_TARGET,
     TRAINING_PREVALENCE,
@@ -72,9 +72,10 @@ def methods_on_half(model, site_films: np.ndarray, site_shipped: np.ndarray, sco
     plain = copy.deepcopy(model)
     adapt_batchnorm(plain, site_films)
     corrected = copy.deepcopy(model)
-    check = prevalence_corrected_candidate(corrected, site_films, site_shipped, contract)
+    corrected_site = prevalence_corrected_statistics(corrected, site_films, site_shipped, contract)
+    check = safety_check(site_shipped, corrected_site, contract)
     corrected_scored = logits_of(corrected, scored_films)
-    _, reference = em_prevalence(pneumonia_probability(logits_of(corrected, site_films), contract))
+    _, reference = em_prevalence(pneumonia_probability(corrected_site, contract))
     # SHOT on top of the corrected statistics (docs/experiments/2026-12-07-site-kit-self-training.md).
     trained = copy.deepcopy(corrected)
     self_train(trained, site_films, check.prevalence_shipped, contract.temperature)

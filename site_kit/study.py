@@ -92,28 +92,27 @@ def summarise(results: list[dict]) -> dict:
             for key in ("sensitivity", "specificity", "accuracy", "ece", "nll", "referral_rate")}
 
 
-def site_halves(data: Path, model_name: str | None, seed: int) -> tuple:
+def site_halves(data: Path, preprocess, seed: int) -> tuple:
     """The official test split as a site: two halves disjoint by patient, each with its films, labels and patients."""
     from pneumo.training.data.samples import discover_kermany
     from pneumo.training.data.split import patient_folds
 
-    base_path = resolve_model(model_name)
-    preprocess = OnnxModel(base_path).contract.preprocess
     samples = discover_kermany(data, "test", "binary")
     halves = list(patient_folds(samples, 2, seed)[0])  # (one half, the other half), disjoint by patient
     films = [np.stack([model_input(s.path, preprocess) for s in half]) for half in halves]
     labels = [np.array([s.label for s in half]) for half in halves]
     patients = [[s.patient for s in half] for half in halves]
-    return base_path, halves, films, labels, patients
+    return halves, films, labels, patients
 
 
 def run(data: Path, model_name: str | None, checkpoint: Path | None, seed: int, cache: Path | None = None,
         prevalences=prevalence_study.PREVALENCES, draws: int = prevalence_study.DRAWS) -> dict:
     from pneumo.training.checkpoint import model_from_checkpoint
 
-    base_path, halves, films, labels, patients = site_halves(data, model_name, seed)
+    base_path = resolve_model(model_name)
     base = OnnxModel(base_path)
     contract = base.contract
+    halves, films, labels, patients = site_halves(data, contract.preprocess, seed)
     twin = checkpoint or torch_twin(base_path)
     if cache is not None and cache.is_file() and str(np.load(cache)["model"]) == f"{contract.model_version}/{seed}":
         stored = np.load(cache)  # the minutes of forward passes, reused when only the analysis changed
