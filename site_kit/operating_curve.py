@@ -73,17 +73,12 @@ def run(data: Path, model_name: str | None, checkpoint: Path | None, seed: int) 
     halves, films, labels, patients = site_halves(data, contract.preprocess, seed)
     model = model_from_checkpoint(checkpoint or torch_twin(base_path)).model
     shipped = [torch_logits(model, f) for f in films]
-    parts = {m: [] for m in METHODS}
-    for half in (0, 1):
-        site = 1 - half
-        scored, _ = prevalence_study.methods_on_half(model, films[site], shipped[site], films[half], shipped[half], contract)
-        for method in METHODS:
-            parts[method].append(scored[method])
+    parts, _ = prevalence_study.cross_fitted(model, films, shipped, [np.arange(len(half)) for half in labels], contract)
     pooled_labels = np.concatenate(labels)
     pooled_patients = [f"{h}:{p}" for h in (0, 1) for p in patients[h]]
     rows = []
-    for method, halves_scored in parts.items():
-        probability, margin = prevalence_study.pooled_decisions(halves_scored, contract)
+    for method in METHODS:
+        probability, margin = prevalence_study.pooled_decisions(parts[method], contract)
         used = prevalence_study.figures(pooled_labels, probability, margin)
         rows.append({"setting": method, "its_own_threshold": {k: round(v, 4) for k, v in used.items()},
                      **oracle(pooled_labels, probability, pooled_patients, seed)})

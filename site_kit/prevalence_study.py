@@ -166,6 +166,22 @@ def resampled_sites(labels: list[np.ndarray], patients: list[list[str]], prevale
     return drawn
 
 
+def cross_fitted(model, films: list[np.ndarray], shipped: list[np.ndarray], chosen: list[np.ndarray],
+                 contract: ModelContract) -> tuple[dict[str, list[Scored]], list[dict]]:
+    """Every method fitted on one half's ``chosen`` films and scored on the other's, both ways: per
+    method its two scored halves (half 0, then half 1), and each fit's safety-check record."""
+    parts: dict[str, list[Scored]] = {m: [] for m in METHODS}
+    records = []
+    for half in (0, 1):
+        site = 1 - half
+        scored, record = methods_on_half(model, films[site][chosen[site]], shipped[site][chosen[site]],
+                                         films[half][chosen[half]], shipped[half][chosen[half]], contract)
+        records.append(record)
+        for method in METHODS:
+            parts[method].append(scored[method])
+    return parts, records
+
+
 def run(model, films: list[np.ndarray], labels: list[np.ndarray], patients: list[list[str]], shipped: list[np.ndarray],
         contract: ModelContract, seed: int, prevalences=PREVALENCES, draws: int = DRAWS) -> dict:
     """``model``: the shipped torch twin (eval mode, never changed); per half its films, labels, patients and shipped logits."""
@@ -175,14 +191,8 @@ def run(model, films: list[np.ndarray], labels: list[np.ndarray], patients: list
     for prevalence, drawn in sites.items():
         per_draw = []
         for index, chosen in enumerate(drawn):
-            parts: dict[str, list[Scored]] = {m: [] for m in METHODS}
-            for half in (0, 1):
-                site = 1 - half
-                scored, check = methods_on_half(model, films[site][chosen[site]], shipped[site][chosen[site]],
-                                                films[half][chosen[half]], shipped[half][chosen[half]], contract)
-                checks.append({"prevalence": prevalence, "draw": index, "scored_half": half, **check})
-                for method in METHODS:
-                    parts[method].append(scored[method])
+            parts, records = cross_fitted(model, films, shipped, chosen, contract)
+            checks += [{"prevalence": prevalence, "draw": index, "scored_half": half, **record} for half, record in enumerate(records)]
             scored_labels = np.concatenate([labels[h][chosen[h]] for h in (0, 1)])
             scored_patients = [f"{h}:{patients[h][i]}" for h in (0, 1) for i in chosen[h]]
             per_draw.append(draw_figures(parts, scored_labels, scored_patients, contract, seed + index))

@@ -157,6 +157,7 @@ def test_halves_are_patient_disjoint_and_every_step_is_fitted_on_the_other_half(
         err = capsys.readouterr().err.strip()
         assert err.startswith("pneumo-adapt study: error:") and len(err.splitlines()) == 1
 
+
 def test_pneumo_adapt_curve_reads_the_oracle_off_the_cross_fitted_scores(site, tmp_path, capsys):
     """``pneumo-adapt curve``: per label-free method, where its threshold lands and where an oracle's could."""
     import json
